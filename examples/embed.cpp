@@ -1,0 +1,31 @@
+// Embedding libcage: run one command in a container from your own program.
+//
+//   embed ROOTFS COMMAND [ARG...]
+//
+// Build against an installed libcage with: c++ -std=c++2b embed.cpp $(pkg-config --cflags --libs libcage)
+#include <cage/cage.hpp>
+
+#include <cstdio>
+
+int main(int argc, char** argv)
+{
+    if (argc < 3) {
+        std::fprintf(stderr, "usage: %s ROOTFS COMMAND [ARG...]\n", argv[0]);
+        return 2;
+    }
+    cage::runtime::Spec spec;
+    spec.lower_dirs = {argv[1]};
+    spec.args.assign(argv + 2, argv + argc);
+    spec.env = {"PATH=/usr/bin:/bin", "HOME=/tmp"};
+    spec.hostname = "embedded";
+    spec.cwd = "/";
+
+    auto result = cage::runtime::run(spec);
+    if (!result) {
+        std::fprintf(stderr, "embed: %s\n", result.error().message().c_str());
+        return result.error().exit_code;
+    }
+    std::printf("embed: exit %d after %.1f ms\n", result->exit_code,
+                std::chrono::duration<double, std::milli>(result->elapsed).count());
+    return result->exit_code;
+}

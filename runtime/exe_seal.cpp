@@ -1,0 +1,65 @@
+// CVE-2019-5736: a container process that can open /proc/<cage pid>/exe for writing could
+// overwrite the cage binary on the host. cage runs from a sealed memfd copy of itself, so
+// that file is an immutable anonymous copy, never the binary on disk.
+#include <cage/cage.hpp>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "runtime/fd.hpp"
+
+extern char** environ;
+
+namespace cage {
+namespace {
+
+constexpr int all_seals = F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE;
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+UniqueFd create_memfd()
+{
+    // MFD_EXEC (6.3+) says outright that this memfd is meant to be executed.
+    int fd = ::memfd_create("cage", MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL)
+        fd = ::memfd_create("cage", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    return UniqueFd(fd);
+}
+
+}  // namespace
+
+Expected<void> seal_executable(int /*argc*/, char** argv)
+{
+    UniqueFd self(::open("/proc/self/exe", O_RDONLY | O_CLOEXEC));
+    if (!self)
+        return std::unexpected(errno_error("open the cage executable", "/proc/self/exe"));
+    int seals = ::fcntl(self.get(), F_GET_SEALS);
+    if (seals >= 0 && (seals & all_seals) == all_seals)
+        return {};  // already running from the sealed copy
+
+    struct stat st{};
+    if (::fstat(self.get(), &st) < 0)
+        return std::unexpected(errno_error("inspect the cage executable", "/proc/self/exe"));
+    UniqueFd copy = create_memfd();
+    if (!copy)
+        return std::unexpected(errno_error("create a sealed copy of cage"));
+    off_t offset = 0;
+    while (offset < st.st_size) {
+        ssize_t sent = ::sendfile(copy.get(), self.get(), &offset, static_cast<std::size_t>(st.st_size - offset));
+        if (sent <= 0)
+            return std::unexpected(errno_error("copy the cage executable"));
+    }
+    if (::fcntl(copy.get(), F_ADD_SEALS, all_seals) < 0)
+        return std::unexpected(errno_error("seal the copy of cage"));
+    ::fexecve(copy.get(), argv, environ);
+    return std::unexpected(errno_error("re-execute cage from its sealed copy"));
+}
+
+}  // namespace cage

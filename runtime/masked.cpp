@@ -1,0 +1,89 @@
+#include "runtime/masked.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <array>
+#include <cerrno>
+#include <optional>
+#include <string>
+
+#include "runtime/devices.hpp"
+#include "runtime/mounts.hpp"
+#include "runtime/safe_path.hpp"
+#include "runtime/sys.hpp"
+
+namespace cage::masked {
+namespace {
+
+constexpr std::array<std::string_view, 12> masked{
+    "/proc/acpi",        "/proc/asound",      "/proc/kcore",        "/proc/keys",
+    "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/scsi",        "/sys/firmware",     "/sys/devices/virtual/powercap", "/proc/interrupts",
+};
+
+constexpr std::array<std::string_view, 5> read_only{
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+// nullopt when the path does not exist (nothing to hide).
+Expected<std::optional<UniqueFd>> open_existing(int root_fd, std::string_view path)
+{
+    auto fd = safe_path::open_in_root(root_fd, path, O_PATH | O_NOFOLLOW);
+    if (!fd && fd.error().errnum == ENOENT)
+        return std::nullopt;
+    if (!fd)
+        return std::unexpected(fd.error());
+    return std::optional<UniqueFd>(std::move(*fd));
+}
+
+Expected<void> mask(int root_fd, std::string_view path, int null_fd)
+{
+    auto target = CAGE_TRY(open_existing(root_fd, path));
+    if (!target)
+        return {};
+    struct stat st{};
+    if (::fstat(target->get(), &st) < 0)
+        return std::unexpected(errno_error("inspect a masked path", std::string(path)));
+    if (S_ISDIR(st.st_mode)) {
+        auto empty = CAGE_TRY(mounts::new_filesystem("tmpfs", {{"size", "0"}},
+                                                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+        return mounts::attach(empty.get(), target->get(), std::string(path));
+    }
+    auto null_copy = CAGE_TRY(mounts::clone_tree(null_fd, "", false));
+    return mounts::attach(null_copy.get(), target->get(), std::string(path));
+}
+
+Expected<void> make_read_only(int root_fd, std::string_view path)
+{
+    auto target = CAGE_TRY(open_existing(root_fd, path));
+    if (!target)
+        return {};
+    auto tree = CAGE_TRY(mounts::clone_tree(target->get(), "", true));
+    CAGE_TRY(mounts::set_attributes(tree.get(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, true));
+    return mounts::attach(tree.get(), target->get(), std::string(path));
+}
+
+}  // namespace
+
+std::span<const std::string_view> masked_paths()
+{
+    return masked;
+}
+
+std::span<const std::string_view> read_only_paths()
+{
+    return read_only;
+}
+
+Expected<void> apply(int root_fd)
+{
+    auto null_fd = CAGE_TRY(devices::host_null());
+    for (auto path : masked)
+        CAGE_TRY(mask(root_fd, path, null_fd.get()));
+    for (auto path : read_only)
+        CAGE_TRY(make_read_only(root_fd, path));
+    return {};
+}
+
+}  // namespace cage::masked

@@ -1,0 +1,204 @@
+#include "runtime/mounts.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+
+#include "runtime/safe_path.hpp"
+#include "runtime/sys.hpp"
+
+namespace cage::mounts {
+namespace {
+
+constexpr std::uint64_t nosuid_nodev_noexec = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC;
+
+std::string fd_path(int fd)
+{
+    return "/proc/self/fd/" + std::to_string(fd);
+}
+
+// The kernel explains fsconfig failures in the fs context's log; use it when it says more.
+std::string context_log(int fs_fd)
+{
+    char buffer[512];
+    std::string text;
+    ssize_t got;
+    while ((got = ::read(fs_fd, buffer, sizeof(buffer) - 1)) > 0) {
+        buffer[got] = '\0';
+        if (!text.empty())
+            text += "; ";
+        text += buffer + (got > 2 && buffer[1] == ' ' ? 2 : 0);  // drop the "e " prefix
+    }
+    return text;
+}
+
+Expected<void> configure(int fs_fd, const char* type, const std::string& key, const std::string& value)
+{
+    int rc = value.empty() ? sys::fsconfig(fs_fd, FSCONFIG_SET_FLAG, key.c_str(), nullptr, 0)
+                           : sys::fsconfig(fs_fd, FSCONFIG_SET_STRING, key.c_str(), value.c_str(), 0);
+    if (rc < 0)
+        return std::unexpected(errno_error(std::string("set ") + type + " option " + key, value));
+    return {};
+}
+
+// Overlay layers: one "lowerdir+" per layer where the kernel has it (6.8+), so the number
+// of layers is not bounded by the size of one option string; otherwise the joined string.
+Expected<void> configure_lower_dirs(int fs_fd, const std::vector<UniqueFd>& lower_fds)
+{
+    std::string joined;
+    bool per_layer = true;
+    for (const auto& lower : lower_fds) {
+        auto path = fd_path(lower.get());
+        if (per_layer &&
+            sys::fsconfig(fs_fd, FSCONFIG_SET_STRING, "lowerdir+", path.c_str(), 0) < 0) {
+            if (errno != EINVAL || !joined.empty())
+                return std::unexpected(errno_error("set overlay option lowerdir+", path));
+            per_layer = false;
+        }
+        joined += (joined.empty() ? "" : ":") + path;
+    }
+    if (!per_layer)
+        return configure(fs_fd, "overlay", "lowerdir", joined);
+    return {};
+}
+
+}  // namespace
+
+Expected<UniqueFd> new_filesystem(const char* type, const Options& options, std::uint64_t attributes)
+{
+    UniqueFd fs(sys::fsopen(type, FSOPEN_CLOEXEC));
+    if (!fs)
+        return std::unexpected(errno_error(std::string("create a ") + type + " filesystem"));
+    for (const auto& [key, value] : options)
+        CAGE_TRY(configure(fs.get(), type, key, value));
+    if (sys::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
+        auto error = errno_error(std::string("create a ") + type + " filesystem");
+        if (auto log = context_log(fs.get()); !log.empty())
+            error.what += " (" + log + ")";
+        return std::unexpected(error);
+    }
+    UniqueFd mount(sys::fsmount(fs.get(), FSMOUNT_CLOEXEC, static_cast<unsigned>(attributes)));
+    if (!mount)
+        return std::unexpected(errno_error(std::string("mount a ") + type + " filesystem"));
+    return mount;
+}
+
+Expected<UniqueFd> clone_tree(int dirfd, const std::string& path, bool recursive)
+{
+    unsigned flags = OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | (recursive ? AT_RECURSIVE : 0u);
+    if (path.empty())
+        flags |= AT_EMPTY_PATH;
+    UniqueFd tree(sys::open_tree(dirfd, path.c_str(), flags));
+    if (!tree)
+        return std::unexpected(errno_error("clone the mount tree", path));
+    return tree;
+}
+
+Expected<void> set_attributes(int mount_fd, std::uint64_t attributes, bool recursive)
+{
+    mount_attr attr{};
+    attr.attr_set = attributes;
+    if (sys::mount_setattr(mount_fd, "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0u), &attr) < 0)
+        return std::unexpected(errno_error("set mount attributes"));
+    return {};
+}
+
+Expected<void> attach(int mount_fd, int target_fd, const std::string& target_name)
+{
+    if (sys::move_mount(mount_fd, "", target_fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0)
+        return std::unexpected(errno_error("mount", target_name));
+    return {};
+}
+
+Expected<void> make_everything_private()
+{
+    mount_attr attr{};
+    attr.propagation = MS_PRIVATE;
+    if (sys::mount_setattr(AT_FDCWD, "/", AT_RECURSIVE, &attr) < 0)
+        return std::unexpected(errno_error("make the mounts private", "/"));
+    return {};
+}
+
+Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds)
+{
+    UniqueFd upper_base;  // the directory holding upper/ and work/
+    std::string upper, work;
+    if (spec.upper_dir.empty()) {
+        // Ephemeral writes live on a tmpfs of this mount namespace: nothing to clean up on the
+        // host, whatever happens to cage.
+        upper_base = CAGE_TRY(new_filesystem("tmpfs", {{"mode", "0755"}}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+        if (::mkdirat(upper_base.get(), "upper", 0755) < 0 || ::mkdirat(upper_base.get(), "work", 0700) < 0)
+            return std::unexpected(errno_error("create the overlay upper directory"));
+        upper = fd_path(upper_base.get()) + "/upper";
+        work = fd_path(upper_base.get()) + "/work";
+    } else {
+        upper = spec.upper_dir;
+        work = spec.upper_dir + "/../work";
+    }
+    UniqueFd fs(sys::fsopen("overlay", FSOPEN_CLOEXEC));
+    if (!fs)
+        return std::unexpected(errno_error("create the overlay root"));
+    CAGE_TRY(configure_lower_dirs(fs.get(), lower_fds));
+    CAGE_TRY(configure(fs.get(), "overlay", "upperdir", upper));
+    CAGE_TRY(configure(fs.get(), "overlay", "workdir", work));
+    // Inside a user namespace overlayfs keeps whiteouts in user.overlay.* xattrs.
+    CAGE_TRY(configure(fs.get(), "overlay", "userxattr", ""));
+    if (sys::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
+        auto error = errno_error("create the overlay root", spec.lower_dirs.empty() ? "" : spec.lower_dirs.front());
+        if (auto log = context_log(fs.get()); !log.empty())
+            error.what += " (" + log + ")";
+        return std::unexpected(error);
+    }
+    UniqueFd root(sys::fsmount(fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+    if (!root)
+        return std::unexpected(errno_error("mount the overlay root"));
+    return root;
+}
+
+Expected<void> mount_proc(int root_fd)
+{
+    auto target = CAGE_TRY(safe_path::make_directories(root_fd, "/proc", 0555));
+    auto proc = CAGE_TRY(new_filesystem("proc", {}, nosuid_nodev_noexec));
+    return attach(proc.get(), target.get(), "/proc");
+}
+
+Expected<void> mount_sys(int root_fd, runtime::Network network)
+{
+    auto target = CAGE_TRY(safe_path::make_directories(root_fd, "/sys", 0555));
+    constexpr std::uint64_t attributes = MOUNT_ATTR_RDONLY | nosuid_nodev_noexec;
+    // A new sysfs needs a network namespace of our own; with the host's network the host's
+    // /sys is bound read-only instead.
+    if (network == runtime::Network::none) {
+        auto sys = CAGE_TRY(new_filesystem("sysfs", {}, attributes));
+        return attach(sys.get(), target.get(), "/sys");
+    }
+    auto sys = CAGE_TRY(clone_tree(AT_FDCWD, "/sys", true));
+    CAGE_TRY(set_attributes(sys.get(), attributes, true));
+    return attach(sys.get(), target.get(), "/sys");
+}
+
+Expected<void> mount_tmp(int root_fd)
+{
+    auto target = CAGE_TRY(safe_path::make_directories(root_fd, "/tmp", 01777));
+    auto tmp = CAGE_TRY(new_filesystem("tmpfs", {{"mode", "1777"}}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+    return attach(tmp.get(), target.get(), "/tmp");
+}
+
+Expected<void> bind_into_root(int root_fd, int tree_fd, const runtime::Bind& bind)
+{
+    struct stat st{};
+    if (::fstat(tree_fd, &st) < 0)
+        return std::unexpected(errno_error("inspect the mount source", bind.source));
+    auto target = S_ISDIR(st.st_mode) ? safe_path::make_directories(root_fd, bind.destination, 0755)
+                                      : safe_path::make_file(root_fd, bind.destination, 0644);
+    if (!target)
+        return std::unexpected(target.error());
+    std::uint64_t attributes = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (bind.read_only)
+        attributes |= MOUNT_ATTR_RDONLY;
+    CAGE_TRY(set_attributes(tree_fd, attributes, true));
+    return attach(tree_fd, target->get(), bind.destination);
+}
+
+}  // namespace cage::mounts

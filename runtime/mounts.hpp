@@ -1,0 +1,48 @@
+// Mounts with the fd-based mount API: filesystems are created detached (fsopen/fsmount),
+// trees are cloned detached (open_tree), and everything is attached by descriptor
+// (move_mount), so no mount ever follows a path an untrusted root could have redirected.
+#pragma once
+
+#include <cage/error.hpp>
+#include <cage/spec.hpp>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "runtime/fd.hpp"
+
+namespace cage::mounts {
+
+using Options = std::vector<std::pair<std::string, std::string>>;  // key, value ("" = flag)
+
+// A new detached filesystem with the MOUNT_ATTR_* attributes given.
+Expected<UniqueFd> new_filesystem(const char* type, const Options& options, std::uint64_t attributes);
+
+// A detached copy of the mount tree at dirfd/path (recursive: with its submounts).
+Expected<UniqueFd> clone_tree(int dirfd, const std::string& path, bool recursive);
+
+// Set MOUNT_ATTR_* on a mount (and its submounts when recursive).
+Expected<void> set_attributes(int mount_fd, std::uint64_t attributes, bool recursive);
+
+// Attach a detached mount on top of the object target_fd refers to. target_name is for errors.
+Expected<void> attach(int mount_fd, int target_fd, const std::string& target_name);
+
+// Stop mount events propagating between the host and this mount namespace.
+Expected<void> make_everything_private();
+
+// The overlay root: lower_dirs (top first, opened in this mount namespace) under the upper
+// directory of the Spec, or under a fresh tmpfs when it has none. Returns the detached mount.
+Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds);
+
+// proc, sys, /tmp under the new root (root_fd: its top directory).
+Expected<void> mount_proc(int root_fd);
+Expected<void> mount_sys(int root_fd, runtime::Network network);
+Expected<void> mount_tmp(int root_fd);
+
+// Bind a cloned tree (from clone_tree) at destination inside the root; a directory or a file
+// target is created to match the source.
+Expected<void> bind_into_root(int root_fd, int tree_fd, const runtime::Bind& bind);
+
+}  // namespace cage::mounts

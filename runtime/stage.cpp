@@ -1,0 +1,319 @@
+// The orchestrator: what happens, in order, to start a container. Each step lives in the
+// file of its kernel facility; this file only lists them.
+//
+//   parent (cage)                          pid 1 (in all new namespaces)        command
+//   check the spec, stat every source
+//   plan the id maps
+//   block stop/resize signals
+//   clone3(all namespaces, CLONE_PIDFD) ──▶ wait for "go"
+//   write uid/gid maps, send "go"  ──────▶ private mounts; open sources by path,
+//                                          check they are what the parent saw;
+//                                          overlay root, /proc, /sys, /dev, /tmp,
+//                                          binds, masked paths, read-only root;
+//                                          pivot_root; hostname; pty
+//   receive the pty master  ◀──────────── send it
+//                                          fork ──────────────────────────────▶ session, rlimits, caps,
+//                                          drop own caps; reap + forward       ids, no_new_privs, cwd,
+//                                          signals until the command ends      close-on-exec, execve
+//   supervise (pidfd, signals, timeout, pty relay); collect the status
+#include <cage/cage.hpp>
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <optional>
+
+#include "runtime/caps.hpp"
+#include "runtime/devices.hpp"
+#include "runtime/idmap.hpp"
+#include "runtime/init.hpp"
+#include "runtime/masked.hpp"
+#include "runtime/mounts.hpp"
+#include "runtime/namespaces.hpp"
+#include "runtime/network.hpp"
+#include "runtime/rootfs.hpp"
+#include "runtime/security.hpp"
+#include "runtime/supervise.hpp"
+#include "runtime/sync.hpp"
+#include "runtime/sys.hpp"
+#include "runtime/terminal.hpp"
+
+namespace cage::runtime {
+namespace {
+
+struct Identity {
+    dev_t device = 0;
+    ino_t inode = 0;
+    bool is_directory = false;
+};
+
+// What the parent learned before any namespace existed.
+struct Prepared {
+    idmap::Plan maps;
+    std::vector<Identity> lowers;
+    std::vector<Identity> binds;
+    std::optional<winsize> window;
+};
+
+Expected<Identity> identify(const std::string& path, const char* role)
+{
+    struct stat st{};
+    if (::stat(path.c_str(), &st) < 0) {
+        auto error = errno_error(std::string("cannot use the ") + role, path);
+        return std::unexpected(error);
+    }
+    return Identity{st.st_dev, st.st_ino, S_ISDIR(st.st_mode)};
+}
+
+Expected<void> check_spec(const Spec& spec)
+{
+    if (spec.args.empty())
+        return std::unexpected(plain_error("no command given", {}, "name the command to run"));
+    if (spec.lower_dirs.empty())
+        return std::unexpected(plain_error("no root filesystem given", {}, "give a rootfs directory"));
+    if (spec.cwd.empty() || spec.cwd.front() != '/')
+        return std::unexpected(plain_error("the working directory must be an absolute path", spec.cwd));
+    for (const auto& bind : spec.binds)
+        if (bind.destination.empty() || bind.destination.front() != '/')
+            return std::unexpected(plain_error("a mount destination must be an absolute path", bind.destination));
+    return {};
+}
+
+Expected<Prepared> prepare(const Spec& spec)
+{
+    CAGE_TRY(check_spec(spec));
+    Prepared prepared;
+    for (const auto& lower : spec.lower_dirs) {
+        auto identity = CAGE_TRY(identify(lower, "root filesystem"));
+        if (!identity.is_directory) {
+            errno = ENOTDIR;
+            return std::unexpected(errno_error("cannot use the root filesystem", lower));
+        }
+        prepared.lowers.push_back(identity);
+    }
+    for (const auto& bind : spec.binds)
+        prepared.binds.push_back(CAGE_TRY(identify(bind.source, "mount source")));
+    if (!spec.upper_dir.empty()) {
+        auto work = spec.upper_dir + "/../work";
+        if ((::mkdir(spec.upper_dir.c_str(), 0755) < 0 && errno != EEXIST) ||
+            (::mkdir(work.c_str(), 0700) < 0 && errno != EEXIST))
+            return std::unexpected(errno_error("create the upper directory", spec.upper_dir));
+    }
+    auto warn = spec.warn ? spec.warn : [](const std::string& text) { std::fprintf(stderr, "cage: warning: %s\n", text.c_str()); };
+    prepared.maps = CAGE_TRY(idmap::plan(spec.uid, spec.gid, warn));
+    if (spec.terminal)
+        prepared.window = terminal::window_size(STDIN_FILENO);
+    return prepared;
+}
+
+// --- pid 1: building the container --------------------------------------------------------
+
+// Sources are opened again by path in this mount namespace (a descriptor from the host's
+// namespace cannot be cloned here), and must still be the objects the parent checked.
+Expected<void> check_identity(int fd, const Identity& expected, const std::string& path)
+{
+    struct stat st{};
+    if (::fstat(fd, &st) < 0)
+        return std::unexpected(errno_error("inspect", path));
+    if (st.st_dev != expected.device || st.st_ino != expected.inode)
+        return std::unexpected(plain_error("the path changed while the container was starting", path));
+    return {};
+}
+
+Expected<std::vector<UniqueFd>> open_lower_dirs(const Spec& spec, const Prepared& prepared)
+{
+    std::vector<UniqueFd> lowers;
+    for (std::size_t i = 0; i < spec.lower_dirs.size(); ++i) {
+        UniqueFd fd(::open(spec.lower_dirs[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!fd)
+            return std::unexpected(errno_error("open the root filesystem", spec.lower_dirs[i]));
+        CAGE_TRY(check_identity(fd.get(), prepared.lowers[i], spec.lower_dirs[i]));
+        lowers.push_back(std::move(fd));
+    }
+    return lowers;
+}
+
+Expected<std::vector<UniqueFd>> clone_bind_sources(const Spec& spec, const Prepared& prepared)
+{
+    std::vector<UniqueFd> trees;
+    for (std::size_t i = 0; i < spec.binds.size(); ++i) {
+        auto tree = CAGE_TRY(mounts::clone_tree(AT_FDCWD, spec.binds[i].source, true));
+        CAGE_TRY(check_identity(tree.get(), prepared.binds[i], spec.binds[i].source));
+        trees.push_back(std::move(tree));
+    }
+    return trees;
+}
+
+Expected<void> build_root(const Spec& spec, const Prepared& prepared)
+{
+    if (auto privately = mounts::make_everything_private(); !privately) {
+        // The first privileged step: an LSM that lets the namespace exist but strips its
+        // capabilities (Ubuntu's AppArmor restriction) shows up here.
+        if (privately.error().errnum == EPERM)
+            return std::unexpected(namespaces::userns_refused("set up the mount namespace", EPERM));
+        return privately;
+    }
+    auto lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
+    auto sources = CAGE_TRY(clone_bind_sources(spec, prepared));
+
+    auto root = CAGE_TRY(mounts::overlay_root(spec, lowers));
+    // Attach the root somewhere in this namespace (over its own top layer: nothing else here
+    // will look there) so that mounts can go under it.
+    CAGE_TRY(mounts::attach(root.get(), lowers.front().get(), spec.lower_dirs.front()));
+    CAGE_TRY(mounts::mount_proc(root.get()));
+    CAGE_TRY(mounts::mount_sys(root.get(), spec.network));
+    CAGE_TRY(devices::mount_dev(root.get()));
+    CAGE_TRY(mounts::mount_tmp(root.get()));
+    for (std::size_t i = 0; i < spec.binds.size(); ++i)
+        CAGE_TRY(mounts::bind_into_root(root.get(), sources[i].get(), spec.binds[i]));
+    CAGE_TRY(masked::apply(root.get()));
+    if (spec.read_only_root)
+        CAGE_TRY(rootfs::make_root_read_only(root.get()));
+    return rootfs::pivot_into(root.get());
+}
+
+// pid 1 keeps nothing it does not need while it waits for the command.
+Expected<void> restrict_init()
+{
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return std::unexpected(errno_error("make pid 1 non-dumpable"));
+    CAGE_TRY(caps::drop_bounding_set());
+    CAGE_TRY(caps::clear_all());
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return std::unexpected(errno_error("set no_new_privs on pid 1"));
+    return {};
+}
+
+Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
+{
+    std::optional<terminal::Pty> pty;
+    if (spec.terminal) {
+        pty = CAGE_TRY(terminal::open_pty(prepared.window));
+        CAGE_TRY(channel.send(sync::Message{sync::MsgType::pty_master}, pty->master.get()));
+        pty->master.reset();
+    }
+    pid_t command = ::fork();
+    if (command < 0)
+        return std::unexpected(errno_error("fork the command"));
+    if (command == 0) {
+        ::prctl(PR_SET_NAME, "cage-exec", 0, 0, 0);
+        security::ExecContext context{spec, prepared.maps.can_setgroups(), pty ? pty->slave.get() : -1};
+        auto error = security::exec_command(context);
+        (void)channel.send(sync::error_message(error));
+        ::_exit(error.exit_code);
+    }
+    return command;
+}
+
+[[noreturn]] void fail(const sync::Channel& channel, const Error& error)
+{
+    (void)channel.send(sync::error_message(error));
+    ::_exit(error.exit_code);
+}
+
+[[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
+{
+    // If cage dies, so does the container (and with pid 1, everything in it).
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    ::prctl(PR_SET_NAME, "cage-init", 0, 0, 0);
+    init::block_signals();
+    auto go = channel.receive();
+    if (!go || !*go)  // cage is gone, or failed to write the maps
+        ::_exit(exit_cage_error);
+
+    if (auto built = build_root(spec, prepared); !built)
+        fail(channel, built.error());
+    if (::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+        fail(channel, errno_error("set the hostname", spec.hostname));
+    if (spec.network == Network::none)
+        if (auto loopback = network::bring_up_loopback(); !loopback)
+            fail(channel, loopback.error());
+    auto command = start_command(spec, prepared, channel);
+    if (!command)
+        fail(channel, command.error());
+    if (auto restricted = restrict_init(); !restricted)
+        fail(channel, restricted.error());
+    init::run(*command, channel);
+}
+
+// --- the parent -----------------------------------------------------------------------------
+
+class BlockedSignals {
+public:
+    explicit BlockedSignals(const sigset_t& set) { ::sigprocmask(SIG_BLOCK, &set, &saved_); }
+    BlockedSignals(const BlockedSignals&) = delete;
+    BlockedSignals& operator=(const BlockedSignals&) = delete;
+    ~BlockedSignals() { ::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+
+private:
+    sigset_t saved_{};
+};
+
+// Kills and reaps the container unless it was reaped normally.
+class ContainerGuard {
+public:
+    explicit ContainerGuard(int pidfd) : pidfd_(pidfd) {}
+    ContainerGuard(const ContainerGuard&) = delete;
+    ContainerGuard& operator=(const ContainerGuard&) = delete;
+    ~ContainerGuard()
+    {
+        sys::pidfd_send_signal(pidfd_.get(), SIGKILL);
+        siginfo_t info{};
+        ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED);
+    }
+    int pidfd() const { return pidfd_.get(); }
+
+private:
+    UniqueFd pidfd_;
+};
+
+Error clone_error(int errnum)
+{
+    if (errnum == EPERM || errnum == ENOSPC || errnum == EUSERS)
+        return namespaces::userns_refused("create the container's namespaces", errnum);
+    errno = errnum;
+    return errno_error("create the container's namespaces (clone3)");
+}
+
+}  // namespace
+
+Expected<Result> run(const Spec& spec)
+{
+    auto started = std::chrono::steady_clock::now();
+    auto prepared = CAGE_TRY(prepare(spec));
+    auto [parent_end, child_end] = CAGE_TRY(sync::Channel::pair());
+
+    sigset_t handled = supervise::handled_signals();
+    BlockedSignals blocked(handled);
+    UniqueFd signal_fd(::signalfd(-1, &handled, SFD_CLOEXEC));
+    if (!signal_fd)
+        return std::unexpected(errno_error("create a signalfd"));
+
+    int pidfd = -1;
+    clone_args args{};
+    args.flags = namespaces::clone_flags(spec) | CLONE_PIDFD;
+    args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+    pid_t pid = sys::clone3(&args);
+    if (pid < 0)
+        return std::unexpected(clone_error(errno));
+    if (pid == 0) {
+        parent_end.close();
+        signal_fd.reset();
+        container_main(spec, prepared, child_end);
+    }
+    ContainerGuard guard(pidfd);
+    child_end.close();
+
+    CAGE_TRY(idmap::apply(prepared.maps, pid));
+    CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
+    return supervise::run({spec, guard.pidfd(), parent_end, signal_fd.get(), started});
+}
+
+}  // namespace cage::runtime

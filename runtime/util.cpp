@@ -1,0 +1,49 @@
+#include "runtime/util.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <string_view>
+
+#include "runtime/fd.hpp"
+
+namespace cage {
+
+std::optional<std::string> read_small_file(const std::string& path)
+{
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    std::string content;
+    char chunk[4096];
+    ssize_t got;
+    while ((got = ::read(fd.get(), chunk, sizeof(chunk))) > 0) {
+        content.append(chunk, static_cast<std::size_t>(got));
+        if (content.size() > (1u << 20))
+            return std::nullopt;
+    }
+    if (got < 0)
+        return std::nullopt;
+    return content;
+}
+
+std::string find_in_path(const std::string& program)
+{
+    const char* env = std::getenv("PATH");
+    std::string_view path = env && *env ? env : "/usr/bin:/bin";
+    while (true) {
+        auto colon = path.find(':');
+        std::string dir(path.substr(0, colon));
+        if (!dir.empty()) {
+            auto candidate = dir + "/" + program;
+            if (::access(candidate.c_str(), X_OK) == 0)
+                return candidate;
+        }
+        if (colon == std::string_view::npos)
+            return {};
+        path.remove_prefix(colon + 1);
+    }
+}
+
+}  // namespace cage

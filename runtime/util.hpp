@@ -1,0 +1,15 @@
+// Small helpers shared by the runtime.
+#pragma once
+
+#include <optional>
+#include <string>
+
+namespace cage {
+
+// The whole content of a small file (a /proc or /etc file), or nullopt when unreadable.
+std::optional<std::string> read_small_file(const std::string& path);
+
+// The first executable named `program` in $PATH (default /usr/bin:/bin), or "".
+std::string find_in_path(const std::string& program);
+
+}  // namespace cage

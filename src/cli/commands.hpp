@@ -1,0 +1,11 @@
+// One function per subcommand; main.cpp dispatches to them.
+#pragma once
+
+#include <span>
+#include <string>
+
+namespace cage::cli {
+
+int cmd_run(std::span<const std::string> args);
+
+}  // namespace cage::cli

@@ -1,0 +1,44 @@
+// libcage: the public API.
+//
+//   #include <cage/cage.hpp>
+//
+//   cage::runtime::Spec spec;
+//   spec.lower_dirs = {"/srv/rootfs"};
+//   spec.args = {"/bin/sh", "-c", "echo hello from $(hostname)"};
+//   spec.env = {"PATH=/usr/bin:/bin"};
+//   spec.hostname = "demo";
+//   auto result = cage::runtime::run(spec);
+//   if (!result) { std::cerr << result.error().message() << '\n'; return result.error().exit_code; }
+//   return result->exit_code;
+//
+// run() creates user, mount, PID, network, UTS, IPC and cgroup namespaces with one clone3,
+// maps the caller to spec.uid/gid, builds an overlay root over spec.lower_dirs, mounts /proc,
+// /sys (read-only), a minimal /dev and a tmpfs /tmp, pivots into it, drops every capability,
+// sets no_new_privs and executes the command under a small pid-1 init. It returns when the
+// command has exited and nothing of the container is left.
+//
+// While run() is active it blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH and SIGCHLD in
+// the calling thread and handles them itself (a stop request, a terminal resize); the
+// previous signal mask is restored on return. Call it from a single-threaded process, or
+// block those signals in every other thread.
+#pragma once
+
+#include <cage/error.hpp>
+#include <cage/spec.hpp>
+
+namespace cage::runtime {
+
+// Start the container described by spec and wait for it to end. Errors (exit_code 125, or
+// 126/127 when the command cannot be executed or found) come back as cage::Error.
+Expected<Result> run(const Spec& spec);
+
+}  // namespace cage::runtime
+
+namespace cage {
+
+// Protect the running binary against being overwritten through /proc/self/exe
+// (CVE-2019-5736): re-execute from a sealed memfd copy unless already running from one.
+// Call it first thing in main(); it returns only on failure.
+Expected<void> seal_executable(int argc, char** argv);
+
+}  // namespace cage

@@ -1,0 +1,75 @@
+// libcage: the Spec a container is started from, and the Result it ends with.
+//
+// A Spec is plain data, like an OCI config.json: no YAML, no images, no agent profiles. The
+// cage CLI turns its options into a Spec; an embedder can build one directly and call
+// cage::runtime::run() (see cage/cage.hpp).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cage::runtime {
+
+enum class Network {
+    none,  // a new network namespace with only loopback, up
+    host,  // share the host's network namespace
+};
+
+// A bind mount of a host path into the container.
+struct Bind {
+    std::string source;       // host path (file or directory); must exist
+    std::string destination;  // absolute path inside the container
+    bool read_only = false;
+};
+
+struct Spec {
+    // The command: args[0] is looked up in the container's PATH unless it contains a '/'.
+    std::vector<std::string> args;
+    // The complete environment of the command, as KEY=VALUE; nothing else is passed.
+    std::vector<std::string> env;
+
+    // The root: an overlay whose lower layers are these directories, top first. They are
+    // never modified: writes go to the upper directory.
+    std::vector<std::string> lower_dirs;
+    // Where writes to the root go. Empty: a tmpfs private to the container, gone at exit.
+    // Otherwise a directory on the host (kept after exit); its sibling "work" directory is
+    // used as the overlay work dir and is created when missing.
+    std::string upper_dir;
+    bool read_only_root = true;
+
+    std::vector<Bind> binds;  // mounted in order, after /proc, /dev and /tmp
+    std::string cwd = "/";    // working directory of the command inside
+
+    // The user the command runs as inside the container. The invoking user maps to it.
+    std::uint32_t uid = 1000;
+    std::uint32_t gid = 1000;
+
+    std::string hostname = "cage";
+    Network network = Network::none;
+
+    // Give the command a pseudo-terminal inside and relay the caller's stdin/stdout to it
+    // (the caller's stdin must be a terminal). Otherwise the caller's stdio fds are passed.
+    bool terminal = false;
+
+    // Kill the whole container when it runs longer than this; zero means no limit.
+    std::chrono::milliseconds timeout{0};
+    // After a stop request (SIGINT/SIGTERM/SIGHUP to the caller), how long the command gets
+    // to exit before everything in the container is killed.
+    std::chrono::milliseconds stop_grace{5000};
+
+    // Called with one-line warnings (for example a single-id map fallback). Default: stderr.
+    std::function<void(const std::string&)> warn;
+};
+
+struct Result {
+    int exit_code = 0;   // the command's status, 128+signal, or 124 after a timeout
+    int signal = 0;      // the signal that killed the command, or 0
+    bool timed_out = false;
+    bool stopped = false;  // ended by a stop request (SIGINT/SIGTERM/SIGHUP to the caller)
+    std::chrono::nanoseconds elapsed{0};
+};
+
+}  // namespace cage::runtime

@@ -1,0 +1,41 @@
+// What a user asks of one sandbox run: filled by the CLI (or an embedder), turned into a
+// runtime::Spec by sandbox.cpp.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cage::sandbox {
+
+struct Volume {
+    std::string source;
+    std::string destination;
+    bool read_only = false;
+    bool operator==(const Volume&) const = default;
+};
+
+enum class TtyMode { automatic, never };
+
+struct RunOptions {
+    std::string rootfs;
+    std::optional<std::string> workspace;  // default: the current directory
+    std::string workdir = "/work";
+    std::vector<Volume> volumes;
+    std::uint32_t uid = 1000;
+    std::uint32_t gid = 1000;
+    std::optional<std::string> hostname;
+    std::optional<std::string> name;
+    bool host_network = false;
+    std::vector<std::string> env;  // K=V, or K (copied from the host)
+    bool read_write = false;
+    bool keep = false;
+    std::chrono::milliseconds timeout{0};
+    TtyMode tty = TtyMode::automatic;
+    bool help = false;
+    std::vector<std::string> command;
+};
+
+}  // namespace cage::sandbox

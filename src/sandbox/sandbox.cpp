@@ -1,0 +1,205 @@
+#include "sandbox/sandbox.hpp"
+
+#include <fcntl.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <map>
+
+#include "runtime/fd.hpp"
+#include "runtime/safe_path.hpp"
+
+namespace cage::sandbox {
+namespace {
+
+constexpr std::array<std::string_view, 5> pass_through{"TERM", "LANG", "TZ", "COLORTERM", "LC_ALL"};
+constexpr const char* default_path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+std::string_view key_of(std::string_view entry)
+{
+    return entry.substr(0, entry.find('='));
+}
+
+const std::string* find_host(const std::vector<std::string>& host, std::string_view key)
+{
+    for (const auto& entry : host)
+        if (key_of(entry) == key && entry.size() > key.size())
+            return &entry;
+    return nullptr;
+}
+
+Expected<std::string> real_directory(const std::string& path, const char* role)
+{
+    char resolved[PATH_MAX];
+    if (!::realpath(path.c_str(), resolved)) {
+        auto error = errno_error(std::string("cannot use the ") + role, path);
+        if (errno == ENOENT)
+            error.hint = std::string("create it, or pick another ") + role;
+        return std::unexpected(error);
+    }
+    return std::string(resolved);
+}
+
+Expected<std::string> existing_directory(const std::string& path, const char* role)
+{
+    auto resolved = CAGE_TRY(real_directory(path, role));
+    struct stat st{};
+    if (::stat(resolved.c_str(), &st) < 0 || !S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return std::unexpected(errno_error(std::string("cannot use the ") + role, path));
+    }
+    return resolved;
+}
+
+std::string passwd_field(std::string_view line, int index)
+{
+    for (int i = 0; i < index; ++i) {
+        auto colon = line.find(':');
+        if (colon == std::string_view::npos)
+            return {};
+        line.remove_prefix(colon + 1);
+    }
+    return std::string(line.substr(0, line.find(':')));
+}
+
+}  // namespace
+
+bool passes_through(std::string_view name)
+{
+    if (name.starts_with("LC_"))
+        return true;
+    for (auto allowed : pass_through)
+        if (name == allowed)
+            return true;
+    return false;
+}
+
+std::vector<std::string> build_environment(const std::vector<std::string>& host,
+                                           const std::vector<std::string>& requested,
+                                           const std::string& user, const std::string& home)
+{
+    std::map<std::string, std::string, std::less<>> env{
+        {"PATH", default_path}, {"HOME", home}, {"USER", user}};
+    for (const auto& entry : host) {
+        auto key = key_of(entry);
+        if (passes_through(key) && entry.size() > key.size())
+            env[std::string(key)] = entry.substr(key.size() + 1);
+    }
+    for (const auto& entry : requested) {
+        auto key = key_of(entry);
+        if (key.size() < entry.size())
+            env[std::string(key)] = entry.substr(key.size() + 1);
+        else if (auto* from_host = find_host(host, key))
+            env[std::string(key)] = from_host->substr(key.size() + 1);
+    }
+    std::vector<std::string> result;
+    for (const auto& [key, value] : env)
+        result.push_back(key + "=" + value);
+    return result;
+}
+
+bool valid_name(std::string_view name)
+{
+    if (name.empty() || name.size() > 63)
+        return false;
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        char c = name[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '-' && c != '.')))
+            return false;
+    }
+    return true;
+}
+
+std::string random_name()
+{
+    unsigned char bytes[3] = {};
+    if (::getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes))
+        bytes[0] = static_cast<unsigned char>(::getpid());
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string name = "cage-";
+    for (unsigned char byte : bytes) {
+        name += hex[byte >> 4];
+        name += hex[byte & 15];
+    }
+    return name;
+}
+
+std::string data_dir()
+{
+    if (::getuid() == 0)
+        return "/var/lib/cage";
+    if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && xdg[0] == '/')
+        return std::string(xdg) + "/cage";
+    const char* home = std::getenv("HOME");
+    return std::string(home && *home ? home : "/tmp") + "/.local/share/cage";
+}
+
+Account lookup_account(const std::string& rootfs, std::uint32_t uid)
+{
+    Account fallback{uid == 0 ? "root" : "agent", uid == 0 ? "/root" : "/home/agent"};
+    UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!root)
+        return fallback;
+    auto passwd = safe_path::open_in_root(root.get(), "/etc/passwd", O_RDONLY);
+    if (!passwd)
+        return fallback;
+    std::string content;
+    char chunk[4096];
+    ssize_t got;
+    while ((got = ::read(passwd->get(), chunk, sizeof(chunk))) > 0 && content.size() < (1u << 20))
+        content.append(chunk, static_cast<std::size_t>(got));
+    std::string_view rest = content;
+    auto uid_text = std::to_string(uid);
+    while (!rest.empty()) {
+        auto line = rest.substr(0, rest.find('\n'));
+        rest.remove_prefix(std::min(rest.size(), line.size() + 1));
+        if (passwd_field(line, 2) == uid_text) {
+            auto name = passwd_field(line, 0);
+            auto home = passwd_field(line, 5);
+            if (!name.empty() && home.starts_with("/"))
+                return {name, home};
+        }
+    }
+    return fallback;
+}
+
+Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<std::string>& host_env)
+{
+    runtime::Spec spec;
+    auto name = options.name.value_or(random_name());
+    if (!valid_name(name))
+        return std::unexpected(plain_error("invalid sandbox name (letters, digits, '-' and '.', at most 63)", name));
+    spec.hostname = options.hostname.value_or(name);
+    if (!valid_name(spec.hostname))
+        return std::unexpected(plain_error("invalid hostname (letters, digits, '-' and '.', at most 63)", spec.hostname));
+
+    auto rootfs = CAGE_TRY(existing_directory(options.rootfs, "root filesystem"));
+    spec.lower_dirs = {rootfs};
+    std::string workspace = options.workspace.value_or(".");
+    spec.binds.push_back({CAGE_TRY(existing_directory(workspace, "workspace")), options.workdir, false});
+    for (const auto& volume : options.volumes)
+        spec.binds.push_back({CAGE_TRY(real_directory(volume.source, "volume source")), volume.destination,
+                              volume.read_only});
+    spec.cwd = options.workdir;
+
+    spec.uid = options.uid;
+    spec.gid = options.gid;
+    auto account = lookup_account(rootfs, options.uid);
+    spec.env = build_environment(host_env, options.env, account.name, account.home);
+    spec.args = options.command;
+    spec.read_only_root = !options.read_write;
+    if (options.keep)
+        spec.upper_dir = data_dir() + "/containers/" + name + "/upper";
+    spec.network = options.host_network ? runtime::Network::host : runtime::Network::none;
+    spec.terminal = options.tty == TtyMode::automatic && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
+    spec.timeout = options.timeout;
+    return spec;
+}
+
+}  // namespace cage::sandbox
