@@ -89,6 +89,8 @@ Error exec_error(const std::string& command, int errnum)
     Error error{"cannot execute the command", errnum, command, {}, exit_not_executable};
     if (errnum == ENOENT) {
         error.what = "command not found";
+        error.errnum = 0;
+        error.hint = "check the name and the container's PATH";
         error.exit_code = exit_not_found;
     }
     return error;

@@ -1,0 +1,123 @@
+# TAP helpers for cage's integration tests. Each test file sources this, uses ok/is/like/skip
+# and ends with done_testing (which prints the plan). Environment (set by tests/meson.build):
+#   CAGE        the cage binary
+#   ROOTFS      the busybox test rootfs (with /usr/bin/cage-probe)
+#   MODE        root | rootless
+#   CAGE_TEST_USER  for MODE=rootless when the suite runs as root: the unprivileged user
+#                   cage runs as (created by .ci/run with /etc/subuid and /etc/subgid ranges)
+# Observations are made from the host side as root (or as the invoking user when not root).
+set -u
+
+_tap_n=0
+_tap_failed=0
+_tap_cleanup=()
+
+diag() { printf '# %s\n' "$@"; }
+ok() { # ok CONDITION-EXIT-STATUS DESCRIPTION   (use: ok $? "desc", or cmd; ok $? ...)
+    _tap_n=$((_tap_n + 1))
+    if [ "$1" -eq 0 ]; then echo "ok $_tap_n - $2"; else echo "not ok $_tap_n - $2"; _tap_failed=$((_tap_failed + 1)); fi
+}
+is() { # is GOT EXPECTED DESCRIPTION
+    if [ "$1" = "$2" ]; then ok 0 "$3"; else ok 1 "$3"; diag "got:      '$1'" "expected: '$2'"; fi
+}
+isnt() { if [ "$1" != "$2" ]; then ok 0 "$3"; else ok 1 "$3"; diag "got '$1', expected something else"; fi; }
+like() { # like GOT REGEX DESCRIPTION
+    if printf '%s' "$1" | grep -Eq -- "$2"; then ok 0 "$3"; else ok 1 "$3"; diag "got:   '$1'" "regex: '$2'"; fi
+}
+unlike() { if printf '%s' "$1" | grep -Eq -- "$2"; then ok 1 "$3"; diag "got: '$1'" "must not match: '$2'"; else ok 0 "$3"; fi; }
+skip() { _tap_n=$((_tap_n + 1)); echo "ok $_tap_n # SKIP $1"; }
+skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+bail() { echo "Bail out! $1"; exit 1; }
+
+on_exit() { _tap_cleanup+=("$1"); }
+_tap_finish() {
+    local i
+    for ((i = ${#_tap_cleanup[@]} - 1; i >= 0; i--)); do eval "${_tap_cleanup[$i]}" || true; done
+}
+trap _tap_finish EXIT
+
+: "${CAGE:?CAGE must point at the cage binary}"
+: "${ROOTFS:?ROOTFS must point at the test rootfs}"
+MODE=${MODE:-root}
+
+# Who runs cage: root as itself; rootless as CAGE_TEST_USER (when we are root) or ourselves.
+if [ "$MODE" = root ]; then
+    [ "$(id -u)" -eq 0 ] || skip_all "root mode needs root"
+    CAGE_USER=root
+elif [ "$(id -u)" -eq 0 ]; then
+    CAGE_USER=${CAGE_TEST_USER:-cagetest}
+    [ -n "$CAGE_USER" ] && id "$CAGE_USER" >/dev/null 2>&1 || skip_all "rootless mode needs CAGE_TEST_USER (an unprivileged user)"
+else
+    CAGE_USER=$(id -un)
+fi
+CAGE_UID=$(id -u "$CAGE_USER")
+CAGE_GID=$(id -g "$CAGE_USER")
+
+# The unprivileged user may not be able to reach the build tree (a checkout under /root, say):
+# then it gets copies of the binaries and the rootfs in a directory it can read.
+if [ "$MODE" = rootless ] && [ "$(id -u)" -eq 0 ] &&
+    ! runuser -u "$CAGE_USER" -- test -x "$CAGE" -a -r "$ROOTFS/usr/bin/cage-probe"; then
+    _stage=$(mktemp -d /tmp/cage-test-stage.XXXXXX)
+    chmod 755 "$_stage"
+    cp "$CAGE" "$_stage/cage" && CAGE=$_stage/cage
+    cp -a "$ROOTFS" "$_stage/rootfs" && ROOTFS=$_stage/rootfs
+    if [ -n "${EMBED_EXAMPLE:-}" ] && [ -f "$EMBED_EXAMPLE" ]; then
+        cp "$EMBED_EXAMPLE" "$_stage/embed" && EMBED_EXAMPLE=$_stage/embed
+    fi
+    chmod -R a+rX "$_stage"
+    on_exit "rm -rf '$_stage'"
+fi
+
+# as_user CMD...: run CMD as the user cage runs as, with a clean environment of that user.
+as_user() {
+    if [ "$(id -u)" -eq "$CAGE_UID" ]; then
+        "$@"
+    else
+        local home
+        home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
+        runuser -u "$CAGE_USER" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" \
+            ${XDG_RUNTIME_DIR_TEST:+XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR_TEST} "$@"
+    fi
+}
+
+# A scratch directory owned by the cage user; removed at exit.
+scratch_dir() {
+    local dir
+    dir=$(mktemp -d /tmp/cage-test.XXXXXX)
+    chmod 755 "$dir"
+    [ "$(id -u)" -eq 0 ] && chown "$CAGE_UID:$CAGE_GID" "$dir"
+    on_exit "rm -rf '$dir'"
+    echo "$dir"
+}
+
+# cage_run [cage run options...] -- COMMAND...: cage run on the test rootfs, as the cage user,
+# in the current directory (which becomes the workspace unless -w is given).
+cage_run() { as_user "$CAGE" run --rootfs "$ROOTFS" "$@"; }
+
+# probe SUBCOMMAND ARGS...: the in-container helper through cage, stdout only.
+probe() { cage_run -- /usr/bin/cage-probe "$@"; }
+
+# The host pid of the process running `cage-probe ... TOKEN` (a unique argument), waiting for
+# it to appear. Empty when it never does.
+find_probe_pid() {
+    local token=$1 tries=0 pid
+    while [ $tries -lt 100 ]; do
+        for pid in $(pgrep -f -- "cage-probe .*$token" 2>/dev/null); do
+            if [ "$(cat /proc/$pid/comm 2>/dev/null)" = cage-probe ]; then echo "$pid"; return 0; fi
+        done
+        sleep 0.05
+        tries=$((tries + 1))
+    done
+    return 1
+}
+
+# Print the plan (TAP allows it last) and fail the file when any test failed.
+done_testing() {
+    [ "$_tap_n" -gt 0 ] || bail "no test ran"
+    echo "1..$_tap_n"
+    [ "$_tap_failed" -eq 0 ]
+}
+
+# The test is run from a workspace the cage user owns.
+WORKSPACE=$(scratch_dir)
+cd "$WORKSPACE" || bail "cannot enter $WORKSPACE"
