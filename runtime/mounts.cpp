@@ -120,6 +120,12 @@ Expected<void> make_everything_private()
     return {};
 }
 
+std::string work_dir_of(const std::string& upper_dir)
+{
+    auto slash = upper_dir.find_last_of('/');
+    return (slash == std::string::npos ? std::string(".") : upper_dir.substr(0, slash)) + "/work";
+}
+
 Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds)
 {
     UniqueFd upper_base;  // the directory holding upper/ and work/
@@ -134,7 +140,7 @@ Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<Uni
         work = fd_path(upper_base.get()) + "/work";
     } else {
         upper = spec.upper_dir;
-        work = spec.upper_dir + "/../work";
+        work = work_dir_of(spec.upper_dir);
     }
     UniqueFd fs(sys::fsopen("overlay", FSOPEN_CLOEXEC));
     if (!fs)

@@ -32,6 +32,9 @@ Expected<void> attach(int mount_fd, int target_fd, const std::string& target_nam
 // Stop mount events propagating between the host and this mount namespace.
 Expected<void> make_everything_private();
 
+// The overlay work directory that goes with a persistent upper directory: its sibling "work".
+std::string work_dir_of(const std::string& upper_dir);
+
 // The overlay root: lower_dirs (top first, opened in this mount namespace) under the upper
 // directory of the Spec, or under a fresh tmpfs when it has none. Returns the detached mount.
 Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds);

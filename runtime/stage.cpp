@@ -43,6 +43,7 @@
 #include "runtime/sync.hpp"
 #include "runtime/sys.hpp"
 #include "runtime/terminal.hpp"
+#include "runtime/util.hpp"
 
 namespace cage::runtime {
 namespace {
@@ -100,9 +101,8 @@ Expected<Prepared> prepare(const Spec& spec)
     for (const auto& bind : spec.binds)
         prepared.binds.push_back(CAGE_TRY(identify(bind.source, "mount source")));
     if (!spec.upper_dir.empty()) {
-        auto work = spec.upper_dir + "/../work";
-        if ((::mkdir(spec.upper_dir.c_str(), 0755) < 0 && errno != EEXIST) ||
-            (::mkdir(work.c_str(), 0700) < 0 && errno != EEXIST))
+        if (!make_host_directories(spec.upper_dir, 0755) ||
+            !make_host_directories(mounts::work_dir_of(spec.upper_dir), 0700))
             return std::unexpected(errno_error("create the upper directory", spec.upper_dir));
     }
     auto warn = spec.warn ? spec.warn : [](const std::string& text) { std::fprintf(stderr, "cage: warning: %s\n", text.c_str()); };

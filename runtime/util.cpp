@@ -1,8 +1,10 @@
 #include "runtime/util.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <string_view>
 
@@ -43,6 +45,17 @@ std::string find_in_path(const std::string& program)
         if (colon == std::string_view::npos)
             return {};
         path.remove_prefix(colon + 1);
+    }
+}
+
+bool make_host_directories(const std::string& path, unsigned mode)
+{
+    for (std::size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+        auto prefix = path.substr(0, slash);
+        if (::mkdir(prefix.c_str(), mode) < 0 && errno != EEXIST)
+            return false;
+        if (slash == std::string::npos)
+            return true;
     }
 }
 

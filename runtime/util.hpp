@@ -12,4 +12,7 @@ std::optional<std::string> read_small_file(const std::string& path);
 // The first executable named `program` in $PATH (default /usr/bin:/bin), or "".
 std::string find_in_path(const std::string& program);
 
+// mkdir -p on the host: every missing component of an absolute path, with mode.
+bool make_host_directories(const std::string& path, unsigned mode);
+
 }  // namespace cage
