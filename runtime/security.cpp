@@ -133,7 +133,8 @@ Error execute(const std::vector<std::string>& args, const std::vector<std::strin
     }
     // As execvp: try each PATH entry; a directory that exists but refuses us is remembered.
     int first_refusal = 0;
-    std::string_view path = lookup_path(env);
+    const std::string search_path = lookup_path(env);
+    std::string_view path = search_path;
     std::string refused;
     while (true) {
         auto colon = path.find(':');
