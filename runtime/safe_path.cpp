@@ -114,7 +114,8 @@ Expected<UniqueFd> open_in_root(int root_fd, std::string_view path, int flags)
     if (openat2_disabled)
         fd = walk_in_root(root_fd, relative, flags);
     if (fd < 0)
-        return std::unexpected(errno_error("open inside the container root", "/" + relative));
+        return std::unexpected(errno_error("open inside the container root",
+                                           relative.starts_with('/') ? relative : "/" + relative));
     return UniqueFd(fd);
 }
 

@@ -53,19 +53,20 @@ fi
 CAGE_UID=$(id -u "$CAGE_USER")
 CAGE_GID=$(id -g "$CAGE_USER")
 
-# The unprivileged user may not be able to reach the build tree (a checkout under /root, say):
-# then it gets copies of the binaries and the rootfs in a directory it can read.
-if [ "$MODE" = rootless ] && [ "$(id -u)" -eq 0 ] &&
-    ! runuser -u "$CAGE_USER" -- test -x "$CAGE" -a -r "$ROOTFS/usr/bin/cage-probe"; then
+# Rootless, the rootfs belongs to the user who runs cage (as one they unpacked themselves
+# would), and the binaries must be reachable by that user (a checkout under /root is not).
+if [ "$MODE" = rootless ] && [ "$(id -u)" -eq 0 ]; then
     _stage=$(mktemp -d /tmp/cage-test-stage.XXXXXX)
     chmod 755 "$_stage"
-    cp "$CAGE" "$_stage/cage" && CAGE=$_stage/cage
-    cp -a "$ROOTFS" "$_stage/rootfs" && ROOTFS=$_stage/rootfs
-    if [ -n "${EMBED_EXAMPLE:-}" ] && [ -f "$EMBED_EXAMPLE" ]; then
-        cp "$EMBED_EXAMPLE" "$_stage/embed" && EMBED_EXAMPLE=$_stage/embed
-    fi
-    chmod -R a+rX "$_stage"
     on_exit "rm -rf '$_stage'"
+    cp -a "$ROOTFS" "$_stage/rootfs" && chown -R "$CAGE_UID:$CAGE_GID" "$_stage/rootfs" && ROOTFS=$_stage/rootfs
+    if ! runuser -u "$CAGE_USER" -- test -x "$CAGE"; then
+        cp "$CAGE" "$_stage/cage" && CAGE=$_stage/cage
+        if [ -n "${EMBED_EXAMPLE:-}" ] && [ -f "$EMBED_EXAMPLE" ]; then
+            cp "$EMBED_EXAMPLE" "$_stage/embed" && EMBED_EXAMPLE=$_stage/embed
+        fi
+        chmod a+rx "$_stage"/*
+    fi
 fi
 
 # as_user CMD...: run CMD as the user cage runs as, with a clean environment of that user.
