@@ -119,14 +119,24 @@ Expected<UniqueFd> open_in_root(int root_fd, std::string_view path, int flags)
     return UniqueFd(fd);
 }
 
-Expected<UniqueFd> make_directories(int root_fd, std::string_view path, mode_t mode)
+namespace {
+
+// A component that exists as a symlink to something missing: follow it (inside the root) and
+// create its target instead, as mkdir -p would through a symlink.
+Expected<UniqueFd> make_directories_at_depth(int root_fd, std::string_view path, mode_t mode, int depth)
 {
+    if (depth > max_symlinks) {
+        errno = ELOOP;
+        return std::unexpected(errno_error("create a directory inside the container root", std::string(path)));
+    }
     auto parts = components(path);
     UniqueFd parent(::openat(root_fd, ".", O_PATH | O_CLOEXEC | O_DIRECTORY));
     if (!parent)
         return std::unexpected(errno_error("open the container root"));
     std::string prefix;
-    for (const auto& part : parts) {
+    for (std::size_t i = 0; i < parts.size(); ++i) {
+        const auto& part = parts[i];
+        std::string parent_prefix = prefix;
         prefix += "/" + part;
         auto existing = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
         if (!existing && existing.error().errnum == ENOENT) {
@@ -135,11 +145,30 @@ Expected<UniqueFd> make_directories(int root_fd, std::string_view path, mode_t m
                 return std::unexpected(errno_error("create a directory inside the container root", prefix));
             existing = open_in_root(root_fd, prefix, O_PATH | O_DIRECTORY);
         }
+        if (!existing && existing.error().errnum == ENOENT) {
+            char target[4096];
+            ssize_t length = ::readlinkat(parent.get(), part.c_str(), target, sizeof(target) - 1);
+            if (length > 0) {
+                std::string rest(target, static_cast<std::size_t>(length));
+                if (rest.front() != '/')
+                    rest = parent_prefix + "/" + rest;
+                for (std::size_t j = i + 1; j < parts.size(); ++j)
+                    rest += "/" + parts[j];
+                return make_directories_at_depth(root_fd, rest, mode, depth + 1);
+            }
+        }
         if (!existing)
             return std::unexpected(existing.error());
         parent = std::move(*existing);
     }
     return parent;
+}
+
+}  // namespace
+
+Expected<UniqueFd> make_directories(int root_fd, std::string_view path, mode_t mode)
+{
+    return make_directories_at_depth(root_fd, path, mode, 0);
 }
 
 Expected<UniqueFd> make_file(int root_fd, std::string_view path, mode_t mode)

@@ -80,13 +80,16 @@ ln -s "$target" "$evil/work"
 var_target=$(mktemp -d /var/tmp/cage-evil.XXXXXX)
 chmod 777 "$var_target"
 on_exit "rm -rf '$var_target'"
+mkdir -p "$evil$var_target" && chmod 777 "$evil$var_target"
 ln -s "../../../../../..$var_target" "$evil/tmp"
-out=$(as_user "$CAGE" run --rootfs "$evil" -- /bin/sh -c 'echo inside > /work/marker; echo t > /tmp/marker; pwd' 2>&1)
-is "$out" /work "the container starts with /work and /tmp as symlinks out of the rootfs"
+mountinfo_before=$(wc -l < /proc/self/mountinfo)
+out=$(as_user "$CAGE" run --rootfs "$evil" -- /bin/sh -c 'echo inside > /work/marker; echo t > /tmp/marker && echo started' 2>&1)
+is "$out" started "the container starts with /work and /tmp as symlinks out of the rootfs"
 is "$(ls -A "$target" "$var_target")" "$target:
 
 $var_target:" "mounts through symlinks in the rootfs never reach the host paths they name"
 is "$(readlink "$evil/work")" "$target" "the hostile rootfs itself is unchanged"
+is "$(wc -l < /proc/self/mountinfo)" "$mountinfo_before" "the host's mount table is unchanged"
 rm -rf "$evil/dev"
 ln -s /proc/self/cwd "$evil/dev"
 out=$(as_user "$CAGE" run --rootfs "$evil" -- /bin/true 2>&1)
