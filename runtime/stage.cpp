@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <cstdio>
 #include <optional>
 
@@ -44,6 +45,8 @@
 #include "runtime/sys.hpp"
 #include "runtime/terminal.hpp"
 #include "runtime/util.hpp"
+
+extern char** environ;
 
 namespace cage::runtime {
 namespace {
@@ -178,9 +181,24 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared)
     return rootfs::pivot_into(root.get());
 }
 
-// pid 1 keeps nothing it does not need while it waits for the command.
-Expected<void> restrict_init()
+// pid 1 is a fork of cage, not an exec: it still holds what cage inherited. Close every
+// descriptor but stdio and the sync socket, and wipe the caller's environment strings, which
+// /proc/1/environ would otherwise show (to the host: pid 1 is non-dumpable inside).
+Expected<void> shed_inheritance(int keep_fd)
 {
+    if ((keep_fd > 3 && sys::close_range(3, static_cast<unsigned>(keep_fd) - 1, 0) < 0) ||
+        sys::close_range(static_cast<unsigned>(keep_fd) + 1, ~0U, 0) < 0)
+        return std::unexpected(errno_error("close the descriptors pid 1 inherited"));
+    for (char** entry = environ; entry && *entry; ++entry)
+        std::memset(*entry, 0, std::strlen(*entry));
+    ::clearenv();
+    return {};
+}
+
+// pid 1 keeps nothing it does not need while it waits for the command.
+Expected<void> restrict_init(int channel_fd)
+{
+    CAGE_TRY(shed_inheritance(channel_fd));
     if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         return std::unexpected(errno_error("make pid 1 non-dumpable"));
     CAGE_TRY(caps::drop_bounding_set());
@@ -237,7 +255,7 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     auto command = start_command(spec, prepared, channel);
     if (!command)
         fail(channel, command.error());
-    if (auto restricted = restrict_init(); !restricted)
+    if (auto restricted = restrict_init(channel.fd()); !restricted)
         fail(channel, restricted.error());
     init::run(*command, channel);
 }
