@@ -58,7 +58,8 @@ like "$root_status" "CapBnd=0000000000000000" "container root has an empty bound
 is "$(probe mount)" "mount=EPERM" "mount(2) is refused"
 is "$(cage_run --user 0 -- /usr/bin/cage-probe mount)" "mount=EPERM" "mount(2) is refused to container root"
 is "$(probe umount /proc)" "umount=EPERM" "umount(2) is refused"
-like "$(probe readlink /proc/1/exe)" "^error=" "pid 1's executable cannot be resolved from inside"
+probe readlink /proc/1/exe >/dev/null 2>&1
+isnt "$?" 0 "pid 1's executable cannot be resolved from inside"
 is "$(probe open-write /proc/1/mem)" "open=EACCES" "pid 1's memory cannot be opened from inside"
 like "$(probe hostname)" "^cage-[0-9a-f]{6}$" "the hostname defaults to the sandbox name"
 is "$(cage_run --hostname box-1 -- /usr/bin/cage-probe hostname)" box-1 "--hostname sets it"
