@@ -1,43 +1,62 @@
 #!/bin/bash
 # make-test-rootfs.sh OUTDIR PROBE
-# Builds the tiny test rootfs from Debian's busybox-static package: busybox with every applet,
-# an `agent` user (uid 1000), and the in-container probe at /usr/bin/cage-probe. Built in a
-# temporary sibling directory and renamed into place, so an interrupted build never leaves half
-# a rootfs at OUTDIR. Works as root and unprivileged.
+# Builds the tiny rootfs the integration tests run in: Debian's static busybox with every
+# applet linked in /bin, users root, agent (1000) and nobody, and the in-container probe at
+# /usr/bin/cage-probe. It is built in a temporary sibling directory and swapped in with
+# renames, so an interrupted build never leaves half a rootfs at OUTDIR; rerunning replaces
+# it. Works as root and unprivileged: the files belong to whoever runs it.
 set -euo pipefail
+# Readable by everyone: rootless tests may use a rootfs that root built, whose owner is then
+# unmapped inside the container.
+umask 022
 
 die() { echo "make-test-rootfs: $*" >&2; exit 1; }
 [ $# -eq 2 ] || die "usage: make-test-rootfs.sh OUTDIR PROBE"
-out=$1
+out=${1%/}
 probe=$2
-[ -x "$probe" ] || die "the probe is not an executable file: $probe"
+[ -n "$out" ] || die "OUTDIR is empty"
+[ -f "$probe" ] && [ -x "$probe" ] || die "the probe is not an executable file: $probe"
 
-work=$(mktemp -d "${out%/}.tmp.XXXXXX")
+work=$(mktemp -d "$out.tmp.$$.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
-# busybox-static's /bin/busybox, or the package's copy fetched unprivileged with apt-get download.
+is_static() { # is_static FILE: an ELF without a program interpreter
+    if command -v file >/dev/null; then
+        file -L "$1" | grep -Eq 'statically linked|static-pie linked'
+    else
+        dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'
+    fi
+}
+
+# The installed /bin/busybox if it is the static one, else busybox-static's copy, fetched
+# unprivileged with apt-get download and unpacked with dpkg-deb.
 find_busybox() {
-    if dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed'; then
+    if [ -x /bin/busybox ] && is_static /bin/busybox; then
         echo /bin/busybox
         return
     fi
-    local deb_dir="$work/.deb"
+    local deb_dir=$work/deb
     mkdir -p "$deb_dir"
-    (cd "$deb_dir" && apt-get download busybox-static >/dev/null 2>&1) ||
-        die "busybox-static is not installed and could not be downloaded (apt-get install busybox-static)"
-    dpkg-deb -x "$deb_dir"/busybox-static_*.deb "$deb_dir/x"
+    (cd "$deb_dir" && apt-get download busybox-static >/dev/null 2>&1) &&
+        dpkg-deb -x "$deb_dir"/busybox-static_*.deb "$deb_dir/x" 2>/dev/null &&
+        [ -x "$deb_dir/x/bin/busybox" ] ||
+        die "no static busybox: /bin/busybox is missing or dynamic and 'apt-get download busybox-static' failed (apt-get install busybox-static)"
     echo "$deb_dir/x/bin/busybox"
 }
 
+busybox=$(find_busybox)
 root=$work/rootfs
 mkdir -p "$root"/{bin,etc,tmp,work,home/agent,root,proc,sys,dev,usr/bin,var,run,mnt}
 chmod 1777 "$root/tmp"
-install -m 0755 "$(find_busybox)" "$root/bin/busybox"
+cp "$busybox" "$root/bin/busybox"
+chmod 0755 "$root/bin/busybox"
 for applet in $("$root/bin/busybox" --list); do
-    [ "$applet" = busybox ] || ln -sf busybox "$root/bin/$applet"
+    case $applet in busybox | */*) continue ;; esac
+    ln -s busybox "$root/bin/$applet"
 done
-[ -e "$root/bin/sh" ] || die "busybox has no sh applet"
-install -m 0755 "$probe" "$root/usr/bin/cage-probe"
+[ -L "$root/bin/sh" ] || die "$busybox has no sh applet"
+cp "$probe" "$root/usr/bin/cage-probe"
+chmod 0755 "$root/usr/bin/cage-probe"
 
 cat >"$root/etc/passwd" <<'PASSWD'
 root:x:0:0:root:/root:/bin/sh
@@ -50,7 +69,10 @@ agent:x:1000:
 nogroup:x:65534:
 GROUP
 echo "cage test rootfs (busybox-static)" >"$root/etc/cage-test-rootfs"
-chmod -R a+rX "$root"
+chmod 0644 "$root"/etc/{passwd,group,cage-test-rootfs}
 
-rm -rf "$out"
-mv "$root" "$out"
+# Swap it in: each step is a rename, and the old tree is deleted with $work on exit.
+if [ -e "$out" ] || [ -L "$out" ]; then
+    mv -T "$out" "$work/old"
+fi
+mv -T "$root" "$out"

@@ -12,7 +12,7 @@ _tap_n=0
 _tap_failed=0
 _tap_cleanup=()
 
-diag() { printf '# %s\n' "$@"; }
+diag() { printf '%s\n' "$@" | sed 's/^/# /'; }  # every line of a multi-line value stays a comment
 ok() { # ok CONDITION-EXIT-STATUS DESCRIPTION   (use: ok $? "desc", or cmd; ok $? ...)
     _tap_n=$((_tap_n + 1))
     if [ "$1" -eq 0 ]; then echo "ok $_tap_n - $2"; else echo "not ok $_tap_n - $2"; _tap_failed=$((_tap_failed + 1)); fi
@@ -35,6 +35,10 @@ _tap_finish() {
     for ((i = ${#_tap_cleanup[@]} - 1; i >= 0; i--)); do eval "${_tap_cleanup[$i]}" || true; done
 }
 trap _tap_finish EXIT
+# Scratch directories are listed in a file, so that those made in a command substitution,
+# $(scratch_dir), are removed too (an on_exit there would only reach the subshell). Last to run.
+_tap_scratch_list=$(mktemp /tmp/cage-test-scratch.XXXXXX)
+on_exit 'while IFS= read -r _d; do rm -rf "$_d"; done <"$_tap_scratch_list"; rm -f "$_tap_scratch_list"'
 
 : "${CAGE:?CAGE must point at the cage binary}"
 : "${ROOTFS:?ROOTFS must point at the test rootfs}"
@@ -70,24 +74,39 @@ if [ "$MODE" = rootless ] && [ "$(id -u)" -eq 0 ]; then
 fi
 
 # as_user CMD...: run CMD as the user cage runs as, with a clean environment of that user.
+# setpriv and env exec, so CMD keeps the pid they started with.
 as_user() {
     if [ "$(id -u)" -eq "$CAGE_UID" ]; then
         "$@"
     else
         local home
         home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
-        runuser -u "$CAGE_USER" -- env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" \
-            ${XDG_RUNTIME_DIR_TEST:+XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR_TEST} "$@"
+        setpriv --reuid="$CAGE_UID" --regid="$CAGE_GID" --init-groups \
+            env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$CAGE_USER" "$@"
     fi
 }
 
-# A scratch directory owned by the cage user; removed at exit.
+# cage_bg [cage run options...] -- COMMAND...: cage run in the background; CAGE_BG is the pid
+# of cage itself (signals sent to it reach cage, not a wrapper).
+cage_bg() {
+    (exec_as_user() { if [ "$(id -u)" -eq "$CAGE_UID" ]; then exec "$@"; else as_user_exec "$@"; fi; }
+     as_user_exec() {
+         local home
+         home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
+         exec setpriv --reuid="$CAGE_UID" --regid="$CAGE_GID" --init-groups \
+             env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$CAGE_USER" "$@"
+     }
+     exec_as_user "$CAGE" run --rootfs "$ROOTFS" "$@") &
+    CAGE_BG=$!
+}
+
+# A scratch directory owned by the cage user; removed at exit (also from a subshell).
 scratch_dir() {
     local dir
     dir=$(mktemp -d /tmp/cage-test.XXXXXX)
     chmod 755 "$dir"
     [ "$(id -u)" -eq 0 ] && chown "$CAGE_UID:$CAGE_GID" "$dir"
-    on_exit "rm -rf '$dir'"
+    echo "$dir" >>"$_tap_scratch_list"
     echo "$dir"
 }
 
@@ -122,3 +141,60 @@ done_testing() {
 # The test is run from a workspace the cage user owns.
 WORKSPACE=$(scratch_dir)
 cd "$WORKSPACE" || bail "cannot enter $WORKSPACE"
+
+# start_probe [cage run options...] [-- SHELL-SNIPPET]: start, in the background, a container
+# whose command ends as `cage-probe sleep 60 TOKEN` (after SHELL-SNIPPET, run by /bin/sh, if
+# given), and set PROBE_PID (its host pid), PROBE_INIT (cage's pid 1) and PROBE_CAGE (the cage
+# process). Returns 1 when the command never appears (PROBE_PID is then empty).
+# stop_probe [CAGE-PID]: SIGKILL that cage (default $PROBE_CAGE) and wait until the container's
+# processes are gone; returns 1 if one survives 5 s. Whatever is still running stops at exit.
+start_probe() {
+    local opts=() snippet='' token=probe$$x$RANDOM$RANDOM job
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do opts+=("$1"); shift; done
+    [ $# -gt 0 ] && { shift; snippet=$*; }
+    PROBE_PID='' PROBE_INIT='' PROBE_CAGE=''
+    if [ -n "$snippet" ]; then
+        cage_run "${opts[@]}" -- /bin/sh -c "$snippet
+exec /usr/bin/cage-probe sleep 60 $token" >/dev/null 2>&1 &
+    else
+        cage_run "${opts[@]}" -- /usr/bin/cage-probe sleep 60 "$token" >/dev/null 2>&1 &
+    fi
+    job=$!
+    on_exit "_kill_job $job"
+    PROBE_PID=$(find_probe_pid "$token") || { _kill_job "$job"; PROBE_PID=''; return 1; }
+    PROBE_INIT=$(awk '$1 == "PPid:" {print $2}' "/proc/$PROBE_PID/status" 2>/dev/null)
+    PROBE_CAGE=$(awk '$1 == "PPid:" {print $2}' "/proc/$PROBE_INIT/status" 2>/dev/null)
+    [ -n "$PROBE_INIT" ] && [ -n "$PROBE_CAGE" ] || return 1
+    eval "_probe_job_$PROBE_CAGE=$job _probe_procs_$PROBE_CAGE='$PROBE_INIT $PROBE_PID'"
+}
+stop_probe() {
+    local cage=${1:-$PROBE_CAGE} job='' procs='' pid i
+    case $cage in '' | *[!0-9]*) return 1 ;; esac
+    eval "job=\${_probe_job_$cage:-} procs=\${_probe_procs_$cage:-}"
+    [ -n "$job" ] || return 1
+    kill -KILL "$cage" 2>/dev/null
+    wait "$job" 2>/dev/null
+    for i in $(seq 100); do
+        for pid in $procs; do _gone "$pid" || continue 2; done
+        return 0
+    done
+    return 1
+}
+# _gone PID: no such process, or only a zombie left.
+_gone() {
+    local state
+    state=$(awk '$1 == "State:" {print $2}' "/proc/$1/status" 2>/dev/null)
+    [ -z "$state" ] || [ "$state" = Z ] || { sleep 0.05; return 1; }
+}
+# _kill_job PID: if PID is still a background job of this shell, SIGKILL it and its descendants.
+_kill_job() {
+    [ "$(awk '$1 == "PPid:" {print $2}' "/proc/$1/status" 2>/dev/null)" = "$$" ] || return 0
+    _kill_tree "$1"
+    wait "$1" 2>/dev/null
+    return 0
+}
+_kill_tree() {
+    local child
+    for child in $(pgrep -P "$1" 2>/dev/null); do _kill_tree "$child"; done
+    kill -KILL "$1" 2>/dev/null
+}

@@ -1,0 +1,116 @@
+#!/bin/bash
+# User and group id maps, read by the host from /proc/PID/{uid,gid}_map of the running command:
+# the invoking user is the container user (1000, or --user), every other container id falls in
+# the subordinate range (rootless: the user's /etc/subuid and /etc/subgid ranges), no other host
+# account is reachable; and the ownership that follows, in both directions, on the workspace.
+. "$(dirname "$0")/lib.sh"
+
+map_of() { awk '{print $1, $2, $3}' "/proc/$1/$2" | tr '\n' ';'; }
+# subordinate FILE NAME ID: "start count" of the first range of NAME or ID.
+subordinate() { awk -F: -v n="$2" -v i="$3" '($1 == n || $1 == i) {print $2, $3; exit}' "$1" 2>/dev/null; }
+# expected_map INSIDE HOST-ID START COUNT: the map cage must write for that container id.
+expected_map() {
+    local inside=$1 host=$2 start=$3 count=$4 below
+    below=$((inside < count ? inside : count))
+    [ "$below" -gt 0 ] && printf '0 %s %s;' "$start" "$below"
+    printf '%s %s 1;' "$inside" "$host"
+    [ $((count - below)) -gt 0 ] && printf '%s %s %s;' $((inside + 1)) $((start + below)) $((count - below))
+    echo
+}
+
+if [ "$MODE" = rootless ]; then
+    read -r uid_start uid_count <<<"$(subordinate /etc/subuid "$CAGE_USER" "$CAGE_UID")"
+    read -r gid_start gid_count <<<"$(subordinate /etc/subgid "$CAGE_USER" "$CAGE_UID")"
+    [ -n "$uid_start" ] && [ -n "$gid_start" ] || skip_all "$CAGE_USER has no range in /etc/subuid and /etc/subgid"
+fi
+
+check_maps() { # check_maps LABEL CONTAINER-UID CONTAINER-GID [cage run options]
+    local label=$1 cuid=$2 cgid=$3 uid_map gid_map
+    shift 3
+    start_probe "$@" || bail "the container's command never appeared on the host"
+    uid_map=$(map_of "$PROBE_PID" uid_map)
+    gid_map=$(map_of "$PROBE_PID" gid_map)
+    if [ "$MODE" = rootless ]; then
+        is "$uid_map" "$(expected_map "$cuid" "$CAGE_UID" "$uid_start" "$uid_count")" "$label: uid_map is $cuid -> $CAGE_UID plus the /etc/subuid range around it"
+        is "$gid_map" "$(expected_map "$cgid" "$CAGE_GID" "$gid_start" "$gid_count")" "$label: gid_map is $cgid -> $CAGE_GID plus the /etc/subgid range around it"
+    else
+        like "$uid_map" "(^|;)$cuid 0 1;" "$label: uid_map maps host root to $cuid"
+        like "$gid_map" "(^|;)$cgid 0 1;" "$label: gid_map maps host group 0 to $cgid"
+        local start count
+        start=$(awk -v c="$cuid" '$1 != c {print $2; exit}' /proc/$PROBE_PID/uid_map)
+        count=$(awk -v c="$cuid" '$1 != c {n += $3} END {print n + 0}' /proc/$PROBE_PID/uid_map)
+        is "$uid_map" "$(expected_map "$cuid" 0 "${start:-0}" $((count)))" "$label: the other container uids are one contiguous subordinate range"
+    fi
+    # No host account other than the invoking user is reachable through the maps.
+    local reachable
+    reachable=$(getent passwd | awk -F: -v me="$CAGE_UID" -v map="$uid_map" '
+        BEGIN { n = split(map, r, ";") }
+        $3 != me { for (i = 1; i <= n; i++) { split(r[i], f, " "); if (r[i] != "" && $3 >= f[2] && $3 < f[2] + f[3]) print $1 } }')
+    is "$reachable" "" "$label: no other host account is mapped into the container"
+    is "$(awk '$1 == "Uid:" {print $2, $3, $4, $5}' /proc/$PROBE_PID/status)" "$CAGE_UID $CAGE_UID $CAGE_UID $CAGE_UID" "$label: on the host, the command runs as the invoking user"
+    is "$(awk '$1 == "Gid:" {print $2, $3, $4, $5}' /proc/$PROBE_PID/status)" "$CAGE_GID $CAGE_GID $CAGE_GID $CAGE_GID" "$label: ... and the invoking user's group"
+    stop_probe
+}
+check_maps default 1000 1000
+check_maps "--user 0:0" 0 0 --user 0:0
+check_maps "--user 1234:5678" 1234 5678 --user 1234:5678
+
+# The ids the command has inside.
+is "$(probe ids)" "uid=1000 gid=1000 euid=1000 egid=1000" "by default the command is 1000:1000"
+is "$(cage_run --user 0:0 -- /usr/bin/cage-probe ids)" "uid=0 gid=0 euid=0 egid=0" "--user 0:0 is container root"
+is "$(cage_run --user 1234:5678 -- /usr/bin/cage-probe ids)" "uid=1234 gid=5678 euid=1234 egid=5678" "--user 1234:5678"
+is "$(cage_run --user 4321 -- /usr/bin/cage-probe ids)" "uid=4321 gid=4321 euid=4321 egid=4321" "--user UID alone takes the same number as its group"
+is "$(probe status | sed -n 's/^Groups=//p' | tr -d ' ')" 1000 "the only supplementary group is the container group"
+
+# Supplementary groups of the caller do not follow it in.
+if [ "$(id -u)" -eq 0 ] && getent group disk >/dev/null; then
+    disk=$(getent group disk | cut -d: -f3)
+    if [ "$MODE" = root ]; then
+        groups_in=$(setpriv --groups "$disk" "$CAGE" run --rootfs "$ROOTFS" -- /usr/bin/cage-probe status)
+    else
+        groups_in=$(runuser -u "$CAGE_USER" -g "$(id -gn "$CAGE_USER")" -G disk -- env -i PATH=/usr/bin:/bin \
+            HOME="$(getent passwd "$CAGE_USER" | cut -d: -f6)" "$CAGE" run --rootfs "$ROOTFS" -- /usr/bin/cage-probe status)
+    fi
+    is "$(printf '%s\n' "$groups_in" | sed -n 's/^Groups=//p' | tr -d ' ')" 1000 "the caller's supplementary group disk ($disk) does not reach the container"
+else
+    skip "needs root and a disk group on the host"
+fi
+
+# Workspace files: what the container writes belongs to the invoking user on the host,
+# whatever --user says, and it cannot give a file away.
+cage_run -- /bin/sh -c 'echo a > /work/by-default; mkdir /work/dir-by-default'
+is "$(stat -c %u:%g "$WORKSPACE/by-default" "$WORKSPACE/dir-by-default" | tr '\n' ' ')" "$CAGE_UID:$CAGE_GID $CAGE_UID:$CAGE_GID " \
+    "files and directories created as 1000 belong to the invoking user on the host"
+cage_run --user 1234:5678 -- /bin/sh -c 'echo b > /work/by-1234'
+is "$(stat -c %u:%g "$WORKSPACE/by-1234")" "$CAGE_UID:$CAGE_GID" "a file created as --user 1234:5678 belongs to the invoking user on the host"
+cage_run --user 0:0 -- /bin/sh -c 'echo c > /work/by-root; chown 1001:1001 /work/by-root 2>/dev/null; chown 0:0 /work/by-root 2>/dev/null; chgrp 1001 /work/by-root 2>/dev/null; true'
+is "$(stat -c %u:%g "$WORKSPACE/by-root")" "$CAGE_UID:$CAGE_GID" "container root cannot give a workspace file to another (subordinate) id"
+
+# Host files in the workspace appear inside with the container ids their owners map to.
+if [ "$(id -u)" -eq 0 ]; then
+    touch "$WORKSPACE/f-user" "$WORKSPACE/f-host-root" "$WORKSPACE/f-unmapped"
+    chown "$CAGE_UID:$CAGE_GID" "$WORKSPACE/f-user"
+    chown 0:0 "$WORKSPACE/f-host-root"
+    unmapped=4242
+    [ "$MODE" = root ] || unmapped=$((uid_start + uid_count + 10))
+    chown "$unmapped:$unmapped" "$WORKSPACE/f-unmapped"
+    owner_inside() { cage_run "${@:2}" -- /usr/bin/cage-probe stat "/work/$1" | cut -d' ' -f1,2; }
+    is "$(owner_inside f-user)" "uid=1000 gid=1000" "a file of the invoking user is 1000:1000 inside"
+    if [ "$MODE" = root ]; then
+        is "$(owner_inside f-host-root)" "uid=1000 gid=1000" "root mode: a file of host root is 1000:1000 inside (root is the invoking user)"
+    else
+        is "$(owner_inside f-host-root)" "uid=65534 gid=65534" "rootless: a file of host root is the overflow id 65534 inside"
+        touch "$WORKSPACE/f-sub0" "$WORKSPACE/f-sub1005"
+        chown "$uid_start:$gid_start" "$WORKSPACE/f-sub0"
+        chown "$((uid_start + 1005)):$((gid_start + 1005))" "$WORKSPACE/f-sub1005"
+        is "$(owner_inside f-sub0)" "uid=0 gid=0" "rootless: the first subordinate id ($uid_start) is container root"
+        is "$(owner_inside f-sub1005)" "uid=1006 gid=1006" "rootless: subordinate id start+1005 is container id 1006"
+        is "$(cage_run --user 0:0 -- /usr/bin/cage-probe try-write /work/f-host-root)" "/work/f-host-root EACCES" \
+            "rootless: container root cannot write a file of host root"
+    fi
+    is "$(owner_inside f-unmapped)" "uid=65534 gid=65534" "a file of an unmapped host id ($unmapped) is 65534 inside"
+    is "$(owner_inside f-user --user 0:0)" "uid=0 gid=0" "with --user 0:0 the invoking user's files are root's inside"
+else
+    skip "the ownership checks need root on the host to chown"
+fi
+done_testing
