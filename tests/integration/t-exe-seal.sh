@@ -1,0 +1,28 @@
+#!/bin/bash
+# CVE-2019-5736: cage runs from a sealed memfd copy, so no process of the container can reach
+# the binary on disk through /proc/PID/exe. CVE-2024-21626: no host fd leaks in, the working
+# directory is inside.
+. "$(dirname "$0")/lib.sh"
+
+exec 7</etc/hostname 8>"$WORKSPACE/extra-fd" 9</
+start_probe || bail "the container never started"
+is "$(readlink /proc/$PROBE_CAGE/exe)" "/memfd:cage (deleted)" "cage runs from a memfd copy of itself"
+is "$(readlink /proc/$PROBE_INIT/exe)" "/memfd:cage (deleted)" "so does the container's pid 1"
+seals=$(python3 -c 'import fcntl,os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); print(fcntl.fcntl(fd, 1034) & 15)' /proc/$PROBE_CAGE/exe 2>/dev/null)
+is "$seals" 15 "the copy is sealed against writes, growth, shrinking and resealing"
+python3 -c 'import os,sys; os.open(sys.argv[1], os.O_WRONLY)' /proc/$PROBE_CAGE/exe 2>/dev/null
+isnt "$?" 0 "the copy cannot be opened for writing even from the host"
+is "$(ls /proc/$PROBE_PID/fd | sort -n | tr '\n' ' ')" "0 1 2 " "the command holds only stdio (seen from the host)"
+is "$(ls /proc/$PROBE_INIT/fd | sort -n | tr '\n' ' ')" "0 1 2 3 4 " "pid 1 holds only stdio, its signalfd and the sync socket"
+stop_probe
+exec 7<&- 8>&- 9<&-
+
+exec 7</ 8</etc
+fds=$(probe fds | awk '{print $1}' | tr '\n' ' ')
+is "$fds" "0 1 2 " "inside, the command has only fds 0 1 2 although cage was given 7 and 8"
+exec 7<&- 8<&-
+is "$(probe cwd)" /work "the working directory is inside the container"
+probe readlink /proc/1/exe >/dev/null 2>&1
+isnt "$?" 0 "/proc/1/exe cannot be resolved from inside"
+is "$(probe open-write /proc/1/exe)" "open=EACCES" "nor opened for writing"
+done_testing
