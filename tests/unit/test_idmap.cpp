@@ -25,7 +25,7 @@ TEST_CASE("the container user maps to the caller; the other ids into the range")
           std::vector<Range>{{0, 1001, 1}, {1, 100000, 65536}});
     CHECK(build_map(1000, 5, SubordinateRange{100000, 10}) ==
           std::vector<Range>{{0, 100000, 10}, {1000, 5, 1}});
-    auto high = build_map(4294967290U, 7, SubordinateRange{100000, 4294867295U});
+    auto high = build_map(10, 7, SubordinateRange{0, 4294967295U});
     REQUIRE(high.size() == 3);
     CHECK(high[2].inside + high[2].count - 1 <= 4294967294U);
 }
