@@ -4,18 +4,43 @@
 # directory is inside.
 . "$(dirname "$0")/lib.sh"
 
+# sealed_run BINARY: start a container with that cage binary and check it runs sealed.
+check_sealed() {
+    is "$(readlink /proc/$PROBE_CAGE/exe)" "/memfd:cage (deleted)" "$1: cage runs from a memfd copy of itself"
+    is "$(readlink /proc/$PROBE_INIT/exe)" "/memfd:cage (deleted)" "$1: so does the container's pid 1"
+    seals=$(python3 -c 'import fcntl,os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); print(fcntl.fcntl(fd, 1034) & 15)' /proc/$PROBE_CAGE/exe 2>/dev/null)
+    is "$seals" 15 "$1: the copy is sealed against writes, growth, shrinking and resealing"
+    python3 -c 'import os,sys; os.open(sys.argv[1], os.O_WRONLY)' /proc/$PROBE_CAGE/exe 2>/dev/null
+    isnt "$?" 0 "$1: the copy cannot be opened for writing even from the host"
+}
+
 exec 7</etc/hostname 8>"$WORKSPACE/extra-fd" 9</
 start_probe || bail "the container never started"
-is "$(readlink /proc/$PROBE_CAGE/exe)" "/memfd:cage (deleted)" "cage runs from a memfd copy of itself"
-is "$(readlink /proc/$PROBE_INIT/exe)" "/memfd:cage (deleted)" "so does the container's pid 1"
-seals=$(python3 -c 'import fcntl,os,sys; fd=os.open(sys.argv[1], os.O_RDONLY); print(fcntl.fcntl(fd, 1034) & 15)' /proc/$PROBE_CAGE/exe 2>/dev/null)
-is "$seals" 15 "the copy is sealed against writes, growth, shrinking and resealing"
-python3 -c 'import os,sys; os.open(sys.argv[1], os.O_WRONLY)' /proc/$PROBE_CAGE/exe 2>/dev/null
-isnt "$?" 0 "the copy cannot be opened for writing even from the host"
+owner=$(stat -c %u "$CAGE")
+if [ "$MODE" = rootless ] && [ "$owner" = 0 ] && [ -z "$(find "$CAGE" -perm /022)" ]; then
+    # Nothing in a rootless container can write a root-owned binary: it runs in place.
+    is "$(readlink /proc/$PROBE_CAGE/exe)" "$(readlink -f "$CAGE")" "a root-owned binary runs in place rootless"
+    as_user test -w "$CAGE"
+    isnt "$?" 0 "the user the container maps to cannot write it"
+else
+    check_sealed "the binary"
+fi
 is "$(ls /proc/$PROBE_PID/fd | sort -n | tr '\n' ' ')" "0 1 2 " "the command holds only stdio (seen from the host)"
 is "$(ls /proc/$PROBE_INIT/fd | sort -n | tr '\n' ' ')" "0 1 2 3 4 " "pid 1 holds only stdio, its signalfd and the sync socket"
 stop_probe
 exec 7<&- 8>&- 9<&-
+
+if [ "$MODE" = rootless ]; then
+    # A binary the user owns (say ~/.local/bin/cage) is writable from the container: sealed.
+    own=$(scratch_dir)
+    cp "$CAGE" "$own/cage" && chown "$CAGE_UID:$CAGE_GID" "$own/cage"
+    saved=$CAGE
+    CAGE=$own/cage
+    start_probe || bail "the container never started with a user-owned cage"
+    check_sealed "a user-owned binary"
+    stop_probe
+    CAGE=$saved
+fi
 
 exec 7</ 8</etc
 fds=$(probe fds | awk '{print $1}' | tr '\n' ' ')

@@ -37,8 +37,10 @@ Expected<Result> run(const Spec& spec);
 namespace cage {
 
 // Protect the running binary against being overwritten through /proc/self/exe
-// (CVE-2019-5736): re-execute from a sealed memfd copy unless already running from one.
-// Call it first thing in main(); it returns only on failure.
+// (CVE-2019-5736): re-execute from a sealed memfd copy unless already running from one, or
+// unless no container of this user could write the binary (rootless, and the binary belongs
+// to root and is writable by nobody else). Call it first thing in main(); on success it
+// either returns at once or does not return at all.
 Expected<void> seal_executable(int argc, char** argv);
 
 }  // namespace cage
