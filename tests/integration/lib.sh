@@ -73,30 +73,20 @@ if [ "$MODE" = rootless ] && [ "$(id -u)" -eq 0 ]; then
     fi
 fi
 
-# as_user CMD...: run CMD as the user cage runs as, with a clean environment of that user.
-# setpriv and env exec, so CMD keeps the pid they started with.
-as_user() {
-    if [ "$(id -u)" -eq "$CAGE_UID" ]; then
-        "$@"
-    else
-        local home
-        home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
-        setpriv --reuid="$CAGE_UID" --regid="$CAGE_GID" --init-groups \
-            env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$CAGE_USER" "$@"
-    fi
-}
+# AS_USER: the command prefix that runs something as the user cage runs as, with a clean
+# environment of that user; empty when that is us. setpriv and env exec, so the command keeps
+# the pid they started with.
+AS_USER=()
+if [ "$(id -u)" -ne "$CAGE_UID" ]; then
+    AS_USER=(setpriv --reuid="$CAGE_UID" --regid="$CAGE_GID" --init-groups
+        env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$(getent passwd "$CAGE_USER" | cut -d: -f6)" USER="$CAGE_USER")
+fi
+as_user() { "${AS_USER[@]}" "$@"; }
 
 # cage_bg [cage run options...] -- COMMAND...: cage run in the background; CAGE_BG is the pid
 # of cage itself (signals sent to it reach cage, not a wrapper).
 cage_bg() {
-    (exec_as_user() { if [ "$(id -u)" -eq "$CAGE_UID" ]; then exec "$@"; else as_user_exec "$@"; fi; }
-     as_user_exec() {
-         local home
-         home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
-         exec setpriv --reuid="$CAGE_UID" --regid="$CAGE_GID" --init-groups \
-             env -i PATH=/usr/local/bin:/usr/bin:/bin HOME="$home" USER="$CAGE_USER" "$@"
-     }
-     exec_as_user "$CAGE" run --rootfs "$ROOTFS" "$@") &
+    (exec "${AS_USER[@]}" "$CAGE" run --rootfs "$ROOTFS" "$@") &
     CAGE_BG=$!
 }
 

@@ -60,12 +60,8 @@ PY
 }
 
 # The command line of cage as the cage user (setpriv/env exec, so the pty stays cage's).
-if [ "$(id -u)" -eq "$CAGE_UID" ]; then
-    CAGE_RUN=("$CAGE" run --rootfs "$ROOTFS")
-else
-    CAGE_RUN=(setpriv --reuid="$CAGE_UID" --regid="$CAGE_GID" --init-groups env -i PATH=/usr/bin:/bin
-        HOME=/ TERM=xterm "$CAGE" run --rootfs "$ROOTFS")
-fi
+CAGE_RUN=("${AS_USER[@]}" "$CAGE" run --rootfs "$ROOTFS")
+[ ${#AS_USER[@]} -gt 0 ] && CAGE_RUN=("${AS_USER[@]}" TERM=xterm "$CAGE" run --rootfs "$ROOTFS")
 
 out=$(in_pty 33 101 "" -- "${CAGE_RUN[@]}" -- /usr/bin/cage-probe isatty)
 like "$out" "0=1 1=1 2=1" "stdin, stdout and stderr are a terminal inside"
