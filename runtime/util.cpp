@@ -12,15 +12,12 @@
 
 namespace cage {
 
-std::optional<std::string> read_small_file(const std::string& path)
+std::optional<std::string> read_small_file(int fd)
 {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd)
-        return std::nullopt;
     std::string content;
     char chunk[4096];
     ssize_t got;
-    while ((got = ::read(fd.get(), chunk, sizeof(chunk))) > 0) {
+    while ((got = ::read(fd, chunk, sizeof(chunk))) > 0) {
         content.append(chunk, static_cast<std::size_t>(got));
         if (content.size() > (1u << 20))
             return std::nullopt;
@@ -28,6 +25,14 @@ std::optional<std::string> read_small_file(const std::string& path)
     if (got < 0)
         return std::nullopt;
     return content;
+}
+
+std::optional<std::string> read_small_file(const std::string& path)
+{
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd)
+        return std::nullopt;
+    return read_small_file(fd.get());
 }
 
 std::string find_in_path(const std::string& program)

@@ -6,8 +6,11 @@
 
 namespace cage {
 
-// The whole content of a small file (a /proc or /etc file), or nullopt when unreadable.
+// The whole content of a small file (a /proc or /etc file), or nullopt when unreadable or
+// larger than 1 MiB.
 std::optional<std::string> read_small_file(const std::string& path);
+// The same for an open descriptor.
+std::optional<std::string> read_small_file(int fd);
 
 // The first executable named `program` in $PATH (default /usr/bin:/bin), or "".
 std::string find_in_path(const std::string& program);

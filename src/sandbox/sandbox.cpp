@@ -13,6 +13,7 @@
 
 #include "runtime/fd.hpp"
 #include "runtime/safe_path.hpp"
+#include "runtime/util.hpp"
 
 namespace cage::sandbox {
 namespace {
@@ -149,12 +150,10 @@ Account lookup_account(const std::string& rootfs, std::uint32_t uid)
     auto passwd = safe_path::open_in_root(root.get(), "/etc/passwd", O_RDONLY);
     if (!passwd)
         return fallback;
-    std::string content;
-    char chunk[4096];
-    ssize_t got;
-    while ((got = ::read(passwd->get(), chunk, sizeof(chunk))) > 0 && content.size() < (1u << 20))
-        content.append(chunk, static_cast<std::size_t>(got));
-    std::string_view rest = content;
+    auto content = read_small_file(passwd->get());
+    if (!content)
+        return fallback;
+    std::string_view rest = *content;
     auto uid_text = std::to_string(uid);
     while (!rest.empty()) {
         auto line = rest.substr(0, rest.find('\n'));
