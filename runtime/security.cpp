@@ -15,6 +15,7 @@
 
 #include "runtime/caps.hpp"
 #include "runtime/sys.hpp"
+#include "runtime/util.hpp"
 
 namespace cage::security {
 namespace {
@@ -133,21 +134,13 @@ Error execute(const std::vector<std::string>& args, const std::vector<std::strin
     }
     // As execvp: try each PATH entry; a directory that exists but refuses us is remembered.
     int first_refusal = 0;
-    const std::string search_path = lookup_path(env);
-    std::string_view path = search_path;
     std::string refused;
-    while (true) {
-        auto colon = path.find(':');
-        std::string dir(path.substr(0, colon));
-        auto candidate = (dir.empty() ? std::string(".") : dir) + "/" + command;
+    for (const auto& candidate : path_candidates(lookup_path(env), command)) {
         ::execve(candidate.c_str(), argv.data(), envp.data());
         if (errno != ENOENT && errno != ENOTDIR && first_refusal == 0) {
             first_refusal = errno;
             refused = candidate;
         }
-        if (colon == std::string_view::npos)
-            break;
-        path.remove_prefix(colon + 1);
     }
     if (first_refusal != 0)
         return exec_error(refused, first_refusal);

@@ -35,22 +35,26 @@ std::optional<std::string> read_small_file(const std::string& path)
     return read_small_file(fd.get());
 }
 
+std::vector<std::string> path_candidates(std::string_view search_path, const std::string& program)
+{
+    std::vector<std::string> candidates;
+    while (true) {
+        auto colon = search_path.find(':');
+        auto dir = search_path.substr(0, colon);
+        candidates.push_back((dir.empty() ? std::string(".") : std::string(dir)) + "/" + program);
+        if (colon == std::string_view::npos)
+            return candidates;
+        search_path.remove_prefix(colon + 1);
+    }
+}
+
 std::string find_in_path(const std::string& program)
 {
     const char* env = std::getenv("PATH");
-    std::string_view path = env && *env ? env : "/usr/bin:/bin";
-    while (true) {
-        auto colon = path.find(':');
-        std::string dir(path.substr(0, colon));
-        if (!dir.empty()) {
-            auto candidate = dir + "/" + program;
-            if (::access(candidate.c_str(), X_OK) == 0)
-                return candidate;
-        }
-        if (colon == std::string_view::npos)
-            return {};
-        path.remove_prefix(colon + 1);
-    }
+    for (const auto& candidate : path_candidates(env && *env ? env : "/usr/bin:/bin", program))
+        if (::access(candidate.c_str(), X_OK) == 0)
+            return candidate;
+    return {};
 }
 
 bool make_host_directories(const std::string& path, unsigned mode)

@@ -3,6 +3,8 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace cage {
 
@@ -11,6 +13,9 @@ namespace cage {
 std::optional<std::string> read_small_file(const std::string& path);
 // The same for an open descriptor.
 std::optional<std::string> read_small_file(int fd);
+
+// Where a program is looked for along a PATH-style list, in order (an empty entry is ".").
+std::vector<std::string> path_candidates(std::string_view search_path, const std::string& program);
 
 // The first executable named `program` in $PATH (default /usr/bin:/bin), or "".
 std::string find_in_path(const std::string& program);

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "runtime/util.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace fs = std::filesystem;
@@ -76,4 +77,11 @@ TEST_CASE("errors render as one line")
     CHECK(from_errno.errnum == ENOENT);
     CHECK(from_errno.message() == "open: No such file or directory [/x]");
     CHECK(cage::plain_error("bad").message() == "bad");
+}
+
+TEST_CASE("PATH entries become candidates in order, an empty entry meaning the current directory")
+{
+    CHECK(cage::path_candidates("/usr/bin::/bin", "ls") ==
+          std::vector<std::string>{"/usr/bin/ls", "./ls", "/bin/ls"});
+    CHECK(cage::path_candidates("", "ls") == std::vector<std::string>{"./ls"});
 }
