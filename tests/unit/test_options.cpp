@@ -1,81 +1,307 @@
+// src/cli/options: durations, users, volumes and the whole `cage run` command line.
 #include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
 
 #include "cli/options.hpp"
 
 using namespace cage::cli;
 using namespace std::chrono_literals;
+using Args = std::vector<std::string>;
+using Ids = std::pair<std::uint32_t, std::uint32_t>;
 
 namespace {
-cage::Expected<RunOptions> parse(std::vector<std::string> args)
+
+cage::Expected<RunOptions> parse(const Args& args)
 {
     return parse_run_options(args);
 }
+
+// The error of a command line that must be refused, as a usage error.
+cage::Error refused(const Args& args)
+{
+    auto options = parse(args);
+    REQUIRE_FALSE(options.has_value());
+    CHECK(options.error().exit_code == 125);
+    CHECK(options.error().errnum == 0);
+    CHECK(options.error().hint == "see 'cage run --help'");
+    return options.error();
+}
+
 }  // namespace
 
-TEST_CASE("durations")
+TEST_CASE("options: durations with units, and plain seconds")
 {
     CHECK(*parse_duration("30s") == 30s);
     CHECK(*parse_duration("15m") == 15min);
     CHECK(*parse_duration("1h") == 1h);
     CHECK(*parse_duration("250ms") == 250ms);
     CHECK(*parse_duration("45") == 45s);
-    for (auto bad : {"", "s", "10x", "0", "-5", "99999999999999999999h", "5 s"})
-        CHECK_FALSE(parse_duration(bad).has_value());
+    CHECK(*parse_duration("1ms") == 1ms);
+    CHECK(*parse_duration("007s") == 7s);
+    CHECK(*parse_duration("90m") == 90min);
+    CHECK(*parse_duration("876000h") == 876000h);  // 100 years, the upper bound
 }
 
-TEST_CASE("users")
+TEST_CASE("options: bad durations are usage errors")
 {
-    CHECK(*parse_user("1000") == std::pair<std::uint32_t, std::uint32_t>{1000, 1000});
-    CHECK(*parse_user("1000:100") == std::pair<std::uint32_t, std::uint32_t>{1000, 100});
-    for (auto bad : {"abc", ":5", "5:", "4294967295", "-1"})
-        CHECK_FALSE(parse_user(bad).has_value());
+    for (const std::string bad : {"", "s", "ms", "h", "10x", "10S", "10 s", " 10s", "10s ", "1.5h", "1min", "10sec",
+                            "0", "0s", "0ms", "-5", "-5s", "+5", "5ss", "5hm", "0x10", "99999999999999999999",
+                            "99999999999999999999h", "18446744073709551615ms", "876001h", "3153600001s"}) {
+        CAPTURE(bad);
+        auto duration = parse_duration(bad);
+        REQUIRE_FALSE(duration.has_value());
+        CHECK(duration.error().exit_code == 125);
+        CHECK(duration.error().path == bad);
+    }
 }
 
-TEST_CASE("volumes")
+TEST_CASE("options: users are UID or UID:GID")
+{
+    CHECK(*parse_user("1000") == Ids{1000, 1000});
+    CHECK(*parse_user("1000:100") == Ids{1000, 100});
+    CHECK(*parse_user("0") == Ids{0, 0});
+    CHECK(*parse_user("0:0") == Ids{0, 0});
+    CHECK(*parse_user("4294967294:4294967294") == Ids{4294967294U, 4294967294U});
+    for (const std::string bad : {"", "abc", ":5", "5:", ":", "4294967295", "5:4294967295", "4294967296", "-1",
+                            "+1", " 1", "1 ", "1:2:3", "1000:abc", "root", "0x10", "99999999999999999999"}) {
+        CAPTURE(bad);
+        auto user = parse_user(bad);
+        REQUIRE_FALSE(user.has_value());
+        CHECK(user.error().exit_code == 125);
+    }
+}
+
+TEST_CASE("options: volumes are SRC:DST[:ro|:rw]")
 {
     CHECK(*parse_volume("/a:/b") == Volume{"/a", "/b", false});
     CHECK(*parse_volume("/a:/b:ro") == Volume{"/a", "/b", true});
     CHECK(*parse_volume("/a:/b:rw") == Volume{"/a", "/b", false});
-    for (auto bad : {"a", "/a:rel", "/a:/b:xx", ":/b", "/a:"})
-        CHECK_FALSE(parse_volume(bad).has_value());
+    CHECK(*parse_volume("rel/src:/dst") == Volume{"rel/src", "/dst", false});  // resolved later
+    CHECK(*parse_volume("/a:/") == Volume{"/a", "/", false});
+    for (const std::string bad : {"", "a", "/a", ":/b", ":/b:ro", "/a:", "/a:rel", "/a:rel:ro", "/a:/b:xx", "/a:/b:",
+                            "/a:/b:RO", "/a:/b:ro:rw", "/a:/b:ro:"}) {
+        CAPTURE(bad);
+        auto volume = parse_volume(bad);
+        REQUIRE_FALSE(volume.has_value());
+        CHECK(volume.error().exit_code == 125);
+    }
 }
 
-TEST_CASE("run options: both option forms, short options, and where the command starts")
+TEST_CASE("options: defaults")
 {
-    auto options = parse({"--rootfs", "/r", "--workdir=/src", "-v", "/a:/b:ro", "-e", "K=V", "-u", "0:0",
-                          "-w", "/ws", "-T", "--timeout=2m", "--network", "host", "ls", "-la", "--", "x"});
+    auto options = parse({"--rootfs", "/r", "true"});
     REQUIRE(options.has_value());
     CHECK(options->rootfs == "/r");
-    CHECK(options->workdir == "/src");
-    CHECK(options->volumes == std::vector<Volume>{{"/a", "/b", true}});
-    CHECK(options->env == std::vector<std::string>{"K=V"});
-    CHECK(options->uid == 0);
-    CHECK(options->workspace == "/ws");
-    CHECK(options->tty == TtyMode::never);
-    CHECK(options->timeout == 2min);
-    CHECK(options->host_network);
-    CHECK(options->command == std::vector<std::string>{"ls", "-la", "--", "x"});
-
-    auto separated = parse({"--rootfs", "/r", "--", "-weird", "arg"});
-    REQUIRE(separated.has_value());
-    CHECK(separated->command == std::vector<std::string>{"-weird", "arg"});
-    CHECK(parse({"--help"})->help);
+    CHECK_FALSE(options->workspace.has_value());
+    CHECK(options->workdir == "/work");
+    CHECK(options->volumes.empty());
+    CHECK(options->uid == 1000);
+    CHECK(options->gid == 1000);
+    CHECK_FALSE(options->hostname.has_value());
+    CHECK_FALSE(options->name.has_value());
+    CHECK_FALSE(options->host_network);
+    CHECK(options->env.empty());
+    CHECK_FALSE(options->read_write);
+    CHECK_FALSE(options->keep);
+    CHECK(options->timeout == 0ms);
+    CHECK(options->tty == TtyMode::automatic);
+    CHECK_FALSE(options->help);
+    CHECK(options->command == Args{"true"});
 }
 
-TEST_CASE("run options: errors are usage errors with exit 125")
+TEST_CASE("options: every option in the separate-value form")
 {
-    for (auto args : std::vector<std::vector<std::string>>{
-             {"ls"},                                   // no rootfs
-             {"--rootfs", "/r"},                       // no command
-             {"--rootfs", "/r", "--bogus", "ls"},      // unknown option
-             {"--rootfs", "/r", "--network", "x", "ls"},
-             {"--rootfs", "/r", "--env", "=x", "ls"},
-             {"--rootfs", "/r", "--workdir", "rel", "ls"},
-             {"--rootfs"},                             // missing value
-         }) {
+    auto options = parse({"--rootfs", "/r", "--workspace", "/ws", "--workdir", "/src", "--volume", "/a:/b:ro",
+                          "--user", "0:5", "--env", "K=V", "--hostname", "box", "--name", "n1", "--network",
+                          "host", "--read-write", "--keep", "--timeout", "2m", "--no-tty", "cmd"});
+    REQUIRE(options.has_value());
+    CHECK(options->rootfs == "/r");
+    CHECK(options->workspace == "/ws");
+    CHECK(options->workdir == "/src");
+    CHECK(options->volumes == std::vector<Volume>{{"/a", "/b", true}});
+    CHECK(options->uid == 0);
+    CHECK(options->gid == 5);
+    CHECK(options->env == Args{"K=V"});
+    CHECK(options->hostname == "box");
+    CHECK(options->name == "n1");
+    CHECK(options->host_network);
+    CHECK(options->read_write);
+    CHECK(options->keep);
+    CHECK(options->timeout == 2min);
+    CHECK(options->tty == TtyMode::never);
+    CHECK(options->command == Args{"cmd"});
+}
+
+TEST_CASE("options: every value option in the --name=value form")
+{
+    auto options = parse({"--rootfs=/r", "--workspace=/ws", "--workdir=/src", "--volume=/a:/b", "--user=7",
+                          "--env=K=V=W", "--hostname=box", "--name=n1", "--network=none", "--timeout=250ms",
+                          "cmd"});
+    REQUIRE(options.has_value());
+    CHECK(options->rootfs == "/r");
+    CHECK(options->workspace == "/ws");
+    CHECK(options->workdir == "/src");
+    CHECK(options->volumes == std::vector<Volume>{{"/a", "/b", false}});
+    CHECK(options->uid == 7);
+    CHECK(options->gid == 7);
+    CHECK(options->env == Args{"K=V=W"});
+    CHECK(options->hostname == "box");
+    CHECK(options->name == "n1");
+    CHECK_FALSE(options->host_network);
+    CHECK(options->timeout == 250ms);
+}
+
+TEST_CASE("options: short options -v -e -u -w -T -h")
+{
+    auto options = parse({"-v", "/a:/b:ro", "-e", "K=V", "-u", "0:0", "-w", "/ws", "-T", "--rootfs", "/r",
+                          "-v", "/c:/d", "-e", "HOME", "cmd"});
+    REQUIRE(options.has_value());
+    CHECK(options->volumes == std::vector<Volume>{{"/a", "/b", true}, {"/c", "/d", false}});
+    CHECK(options->env == Args{"K=V", "HOME"});
+    CHECK(options->uid == 0);
+    CHECK(options->gid == 0);
+    CHECK(options->workspace == "/ws");
+    CHECK(options->tty == TtyMode::never);
+    auto help = parse({"-h"});
+    REQUIRE(help.has_value());
+    CHECK(help->help);
+}
+
+TEST_CASE("options: a later value replaces an earlier one; volumes and env accumulate")
+{
+    auto options = parse({"--rootfs", "/r1", "--rootfs=/r2", "-u", "1", "--user", "2:3", "--env", "A=1", "-e",
+                          "A=2", "cmd"});
+    REQUIRE(options.has_value());
+    CHECK(options->rootfs == "/r2");
+    CHECK(options->uid == 2);
+    CHECK(options->gid == 3);
+    CHECK(options->env == Args{"A=1", "A=2"});
+}
+
+TEST_CASE("options: the command starts at the first non-option word and keeps its own options")
+{
+    auto options = parse({"--rootfs", "R", "ls", "-la"});
+    REQUIRE(options.has_value());
+    CHECK(options->command == Args{"ls", "-la"});
+
+    auto everything_after = parse({"--rootfs", "/r", "sh", "-c", "echo hi", "--rootfs", "/x", "--help", "-T",
+                                   "--", "y"});
+    REQUIRE(everything_after.has_value());
+    CHECK(everything_after->rootfs == "/r");
+    CHECK_FALSE(everything_after->help);
+    CHECK(everything_after->tty == TtyMode::automatic);
+    CHECK(everything_after->command == Args{"sh", "-c", "echo hi", "--rootfs", "/x", "--help", "-T", "--", "y"});
+}
+
+TEST_CASE("options: -- ends the options, even before a word that looks like one")
+{
+    auto options = parse({"--rootfs", "/r", "--", "-weird", "--rootfs", "x"});
+    REQUIRE(options.has_value());
+    CHECK(options->command == Args{"-weird", "--rootfs", "x"});
+    auto only_separator = parse({"--rootfs", "/r", "--", "--"});
+    REQUIRE(only_separator.has_value());
+    CHECK(only_separator->command == Args{"--"});
+    // A value that is "--" is a value, not the separator.
+    auto value = parse({"--rootfs", "--", "cmd"});
+    REQUIRE(value.has_value());
+    CHECK(value->rootfs == "--");
+    CHECK(value->command == Args{"cmd"});
+}
+
+TEST_CASE("options: --help needs neither a rootfs nor a command")
+{
+    for (const Args& args : {Args{"--help"}, Args{"-h"}, Args{"--help", "--rootfs", "/r"}, Args{"-T", "--help"},
+                             Args{"--help", "ls"}}) {
         auto options = parse(args);
-        REQUIRE_FALSE(options.has_value());
-        CHECK(options.error().exit_code == 125);
-        CHECK(options.error().hint == "see 'cage run --help'");
+        REQUIRE(options.has_value());
+        CHECK(options->help);
     }
+    CHECK(parse({"--help", "ls", "-l"})->command == Args{"ls", "-l"});
+    CHECK(run_usage != nullptr);
+    CHECK(std::string(run_usage).starts_with("Usage: cage run"));
+}
+
+TEST_CASE("options: a missing rootfs is an error")
+{
+    auto error = refused({"ls"});
+    CHECK(error.what == "no root filesystem given: use --rootfs DIR");
+    refused({});
+    refused({"--rootfs=", "ls"});
+    refused({"--rootfs", "", "ls"});
+}
+
+TEST_CASE("options: a missing command is an error")
+{
+    CHECK(refused({"--rootfs", "/r"}).what == "no command given");
+    refused({"--rootfs", "/r", "--"});
+    refused({"--rootfs", "/r", "-T"});
+}
+
+TEST_CASE("options: unknown options are errors")
+{
+    for (const Args& args : {Args{"--rootfs", "/r", "--bogus", "ls"}, Args{"--rootfs", "/r", "-x", "ls"},
+                             Args{"--rootfs", "/r", "-", "ls"}, Args{"--rootfsx=/r", "ls"},
+                             Args{"--rootfs", "/r", "--read-write=yes", "ls"},
+                             Args{"--rootfs", "/r", "--no-tty=1", "ls"}, Args{"--rootfs", "/r", "-v=/a:/b", "ls"},
+                             Args{"--rootfs", "/r", "-vT", "ls"}, Args{"--rootfs", "/r", "--env", "K", "-X", "ls"}}) {
+        CAPTURE(args);
+        auto error = refused(args);
+        CHECK(error.what == "unknown option");
+    }
+    CHECK(refused({"--rootfs", "/r", "--bogus", "ls"}).path == "--bogus");
+}
+
+TEST_CASE("options: an option at the end without its value is an error")
+{
+    for (const std::string option : {"--rootfs", "--workspace", "-w", "--workdir", "--volume", "-v", "--user", "-u",
+                               "--env", "-e", "--hostname", "--name", "--network", "--timeout"}) {
+        CAPTURE(option);
+        auto error = refused({"--rootfs", "/r", option});
+        CHECK(error.what == "option needs a value");
+        CHECK(error.path == option);
+    }
+}
+
+TEST_CASE("options: --network is host or none")
+{
+    auto host = parse({"--rootfs", "/r", "--network", "host", "ls"});
+    REQUIRE(host.has_value());
+    CHECK(host->host_network);
+    auto none = parse({"--rootfs", "/r", "--network=host", "--network", "none", "ls"});
+    REQUIRE(none.has_value());
+    CHECK_FALSE(none->host_network);
+    for (const std::string bad : {"bad", "", "Host", "bridge", "slirp4netns"}) {
+        CAPTURE(bad);
+        refused({"--rootfs", "/r", "--network", bad, "ls"});
+    }
+}
+
+TEST_CASE("options: --env needs a name")
+{
+    for (const std::string bad : {"=x", "=", ""}) {
+        CAPTURE(bad);
+        refused({"--rootfs", "/r", "--env", bad, "ls"});
+        refused({"--rootfs", "/r", "-e", bad, "ls"});
+    }
+    refused({"--rootfs", "/r", "--env=", "ls"});
+    refused({"--rootfs", "/r", "--env==x", "ls"});
+    auto empty_value = parse({"--rootfs", "/r", "-e", "K=", "ls"});
+    REQUIRE(empty_value.has_value());
+    CHECK(empty_value->env == Args{"K="});
+}
+
+TEST_CASE("options: values are validated where they are parsed")
+{
+    refused({"--rootfs", "/r", "--workdir", "rel", "ls"});
+    refused({"--rootfs", "/r", "--workdir=", "ls"});
+    refused({"--rootfs", "/r", "--user", "abc", "ls"});
+    refused({"--rootfs", "/r", "-u", "4294967295", "ls"});
+    refused({"--rootfs", "/r", "--volume", "nocolon", "ls"});
+    refused({"--rootfs", "/r", "-v", "/a:rel", "ls"});
+    refused({"--rootfs", "/r", "--timeout", "0", "ls"});
+    refused({"--rootfs", "/r", "--timeout=10x", "ls"});
+    // A bad value is refused even when --help is present.
+    refused({"--help", "--timeout", "bogus"});
 }
