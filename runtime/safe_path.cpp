@@ -111,8 +111,11 @@ Expected<UniqueFd> open_in_root(int root_fd, std::string_view path, int flags)
         if (fd < 0 && errno == ENOSYS)
             openat2_disabled = true;
     }
-    if (openat2_disabled)
-        fd = walk_in_root(root_fd, relative, flags);
+    if (openat2_disabled) {
+        // As the kernel: a trailing "/" or "/." names a directory, following a final symlink.
+        bool trailing = relative.ends_with('/') || relative.ends_with("/.") || relative == ".";
+        fd = walk_in_root(root_fd, relative, trailing ? (flags | O_DIRECTORY) & ~O_NOFOLLOW : flags);
+    }
     if (fd < 0)
         return std::unexpected(errno_error("open inside the container root",
                                            relative.starts_with('/') ? relative : "/" + relative));
@@ -171,11 +174,17 @@ Expected<UniqueFd> make_directories(int root_fd, std::string_view path, mode_t m
     return make_directories_at_depth(root_fd, path, mode, 0);
 }
 
-Expected<UniqueFd> make_file(int root_fd, std::string_view path, mode_t mode)
+namespace {
+
+Expected<UniqueFd> make_file_at_depth(int root_fd, std::string_view path, mode_t mode, int depth)
 {
     auto parts = components(path);
     if (parts.empty())
         return std::unexpected(plain_error("a file mount target cannot be the root"));
+    if (depth > max_symlinks) {
+        errno = ELOOP;
+        return std::unexpected(errno_error("create a file inside the container root", std::string(path)));
+    }
     auto name = parts.back();
     std::string parent_path;
     for (std::size_t i = 0; i + 1 < parts.size(); ++i)
@@ -188,7 +197,25 @@ Expected<UniqueFd> make_file(int root_fd, std::string_view path, mode_t mode)
                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
     if (!created && errno != EEXIST)
         return std::unexpected(errno_error("create a file inside the container root", std::string(path)));
+    if (!created) {
+        // A dangling symlink (Debian's /etc/resolv.conf, say): create what it points to, inside.
+        char target[4096];
+        ssize_t length = ::readlinkat(parent.get(), name.c_str(), target, sizeof(target) - 1);
+        if (length > 0) {
+            std::string next(target, static_cast<std::size_t>(length));
+            if (next.front() != '/')
+                next = parent_path + "/" + next;
+            return make_file_at_depth(root_fd, next, mode, depth + 1);
+        }
+    }
     return open_in_root(root_fd, std::string(path), O_PATH);
+}
+
+}  // namespace
+
+Expected<UniqueFd> make_file(int root_fd, std::string_view path, mode_t mode)
+{
+    return make_file_at_depth(root_fd, path, mode, 0);
 }
 
 void disable_openat2_for_testing(bool disabled)

@@ -79,7 +79,7 @@ Expected<Message> decode(std::span<const std::byte> bytes)
     if (bytes.size() < header_size || bytes.size() > max_message_size)
         return malformed();
     auto type = static_cast<std::uint8_t>(bytes[0]);
-    if (!known_type(type))
+    if (!known_type(type) || bytes[1] != std::byte{0} || bytes[2] != std::byte{0} || bytes[3] != std::byte{0})
         return malformed();
     Message message;
     message.type = static_cast<MsgType>(type);

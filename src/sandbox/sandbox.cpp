@@ -147,8 +147,10 @@ Account lookup_account(const std::string& rootfs, std::uint32_t uid)
     UniqueFd root(::open(rootfs.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
     if (!root)
         return fallback;
-    auto passwd = safe_path::open_in_root(root.get(), "/etc/passwd", O_RDONLY);
-    if (!passwd)
+    // The rootfs is untrusted: a FIFO or a device there must not block or feed cage.
+    auto passwd = safe_path::open_in_root(root.get(), "/etc/passwd", O_RDONLY | O_NONBLOCK);
+    struct stat st{};
+    if (!passwd || ::fstat(passwd->get(), &st) < 0 || !S_ISREG(st.st_mode))
         return fallback;
     auto content = read_small_file(passwd->get());
     if (!content)
