@@ -14,6 +14,7 @@
 #include <cstring>
 
 #include "runtime/caps.hpp"
+#include "runtime/seccomp.hpp"
 #include "runtime/sys.hpp"
 #include "runtime/util.hpp"
 
@@ -97,6 +98,23 @@ Error exec_error(const std::string& command, int errnum)
     return error;
 }
 
+// Last before execve: from here on the command's own rules apply to cage too. The listener
+// goes to the supervisor, which answers the refusals; a filter that already has a listener
+// above it (cage inside a cage) cannot get one, and is loaded unaudited.
+Expected<void> enter_seccomp(const ExecContext& context)
+{
+    if (context.seccomp.empty())
+        return {};
+    auto listener = seccomp::load(context.seccomp_audited, true);
+    if (!listener && listener.error().errnum == EBUSY)
+        listener = seccomp::load(context.seccomp, false);
+    if (!listener)
+        return std::unexpected(listener.error());
+    if (*listener)
+        CAGE_TRY(context.hand_over_listener(listener->get()));
+    return {};
+}
+
 }  // namespace
 
 Expected<void> apply_rlimits()
@@ -164,7 +182,7 @@ Error exec_command(const ExecContext& context)
         // usable until then to report an execve failure.
         if (sys::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
             return std::unexpected(errno_error("mark inherited descriptors close-on-exec"));
-        return {};
+        return enter_seccomp(context);
     }();
     if (!prepared)
         return prepared.error();

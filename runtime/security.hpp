@@ -1,12 +1,13 @@
 // The fixed final sequence of the command process, from the built container to execve:
 //   session and terminal -> rlimits -> bounding set -> securebits -> groups, gid, uid ->
 //   capabilities cleared -> no_new_privs -> working directory (verified) -> every inherited
-//   descriptor marked close-on-exec -> (seccomp, last) -> execve.
+//   descriptor marked close-on-exec -> seccomp, last -> execve.
 #pragma once
 
 #include <cage/error.hpp>
 #include <cage/spec.hpp>
 
+#include <functional>
 #include <string>
 
 namespace cage::security {
@@ -15,6 +16,11 @@ struct ExecContext {
     const runtime::Spec& spec;
     bool can_setgroups;
     int terminal = -1;  // pty slave to become the controlling terminal and stdio, or -1
+    // The filter (empty: no seccomp), the same with audit notifications, and who takes the
+    // notification listener.
+    const seccomp::Filter& seccomp;
+    const seccomp::Filter& seccomp_audited;
+    std::function<Expected<void>(int listener)> hand_over_listener;
 };
 
 // Only returns on failure; the error's exit_code is 126 or 127 when execve itself failed.

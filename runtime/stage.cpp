@@ -14,8 +14,9 @@
 //   receive the pty master  ◀──────────── send it
 //                                          fork ──────────────────────────────▶ session, rlimits, caps,
 //                                          drop own caps; reap + forward       ids, no_new_privs, cwd,
-//                                          signals until the command ends      close-on-exec, execve
-//   supervise (pidfd, signals, timeout, pty relay); collect the status
+//                                          signals until the command ends      close-on-exec,
+//   receive the seccomp listener  ◀─────────────────────────────────────────── seccomp, execve
+//   supervise (pidfd, signals, timeout, pty relay, seccomp refusals); collect the status
 #include <cage/cage.hpp>
 
 #include <fcntl.h>
@@ -39,6 +40,7 @@
 #include "runtime/namespaces.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
+#include "runtime/seccomp.hpp"
 #include "runtime/security.hpp"
 #include "runtime/supervise.hpp"
 #include "runtime/sync.hpp"
@@ -63,6 +65,7 @@ struct Prepared {
     std::vector<Identity> lowers;
     std::vector<Identity> binds;
     std::optional<winsize> window;
+    seccomp::Filter audited_filter;  // spec.seccomp with refusals sent to the supervisor
 };
 
 Expected<Identity> identify(const std::string& path, const char* role)
@@ -112,6 +115,10 @@ Expected<Prepared> prepare(const Spec& spec)
     prepared.maps = CAGE_TRY(idmap::plan(spec.uid, spec.gid, warn));
     if (spec.terminal)
         prepared.window = terminal::window_size(STDIN_FILENO);
+    if (!spec.seccomp.empty()) {
+        CAGE_TRY(seccomp::check_loadable(spec.seccomp));
+        prepared.audited_filter = seccomp::with_notifications(spec.seccomp);
+    }
     return prepared;
 }
 
@@ -221,7 +228,11 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
         return std::unexpected(errno_error("fork the command"));
     if (command == 0) {
         ::prctl(PR_SET_NAME, "cage-exec", 0, 0, 0);
-        security::ExecContext context{spec, prepared.maps.can_setgroups(), pty ? pty->slave.get() : -1};
+        auto hand_over = [&](int listener) {
+            return channel.send(sync::Message{sync::MsgType::seccomp_listener}, listener);
+        };
+        security::ExecContext context{spec, prepared.maps.can_setgroups(), pty ? pty->slave.get() : -1,
+                                      spec.seccomp, prepared.audited_filter, hand_over};
         auto error = security::exec_command(context);
         (void)channel.send(sync::error_message(error));
         ::_exit(error.exit_code);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <optional>
 
+#include "runtime/seccomp.hpp"
 #include "runtime/sys.hpp"
 #include "runtime/terminal.hpp"
 
@@ -65,7 +66,7 @@ public:
     }
 
 private:
-    enum Slot { pidfd_slot, channel_slot, signal_slot, stdin_slot, master_slot, slots };
+    enum Slot { pidfd_slot, channel_slot, signal_slot, stdin_slot, master_slot, listener_slot, slots };
 
     Expected<void> poll_once()
     {
@@ -75,6 +76,7 @@ private:
         fds[signal_slot] = {c_.signal_fd, POLLIN, 0};
         fds[stdin_slot] = {master_ && stdin_open_ ? STDIN_FILENO : -1, POLLIN, 0};
         fds[master_slot] = {master_ ? master_.get() : -1, POLLIN, 0};
+        fds[listener_slot] = {listener_ ? listener_.get() : -1, POLLIN, 0};
         int ready = ::poll(fds, slots, poll_timeout_ms());
         if (ready < 0 && errno != EINTR)
             return std::unexpected(errno_error("wait for the container"));
@@ -89,9 +91,25 @@ private:
             stdin_open_ = false;
         if (fds[master_slot].revents && !pump(master_.get(), STDOUT_FILENO))
             master_.reset();
+        if (fds[listener_slot].revents)
+            answer_refusal(fds[listener_slot].revents);
         if (fds[pidfd_slot].revents)
             reap();
         return {};
+    }
+
+    void answer_refusal(short events)
+    {
+        if (!(events & POLLIN)) {  // POLLHUP: every process under the filter is gone
+            listener_.reset();
+            return;
+        }
+        auto denial = seccomp::answer_one(listener_.get(), c_.spec.seccomp);
+        if (!denial)
+            return;
+        ++refused_[denial->syscall];
+        if (c_.spec.on_denial)
+            c_.spec.on_denial(*denial);
     }
 
     int poll_timeout_ms() const
@@ -153,6 +171,9 @@ private:
             exit_code_ = message.code;
             exit_signal_ = message.signal;
             break;
+        case sync::MsgType::seccomp_listener:
+            listener_ = std::move(received.fd);
+            break;
         case sync::MsgType::go:
             break;
         }
@@ -212,6 +233,7 @@ private:
         runtime::Result result;
         result.elapsed = Clock::now() - c_.started;
         result.stopped = stopped_;
+        result.refused = refused_;
         if (timed_out_) {
             result.timed_out = true;
             result.exit_code = exit_timeout;
@@ -235,6 +257,8 @@ private:
     bool timed_out_ = false;
     bool stopped_ = false;
     UniqueFd master_;
+    UniqueFd listener_;
+    std::map<std::string, std::uint64_t> refused_;
     std::optional<terminal::RawMode> raw_mode_;
     std::optional<Error> error_;
     std::optional<int> exit_code_;

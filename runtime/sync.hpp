@@ -5,6 +5,7 @@
 //   child  -> parent  pty_master    the master side of the pty opened in the container's devpts
 //   child  -> parent  error         a failure inside the container, as a structured cage::Error
 //   child  -> parent  exited        pid 1 saw the command end (exit code or signal)
+//   child  -> parent  seccomp_listener  the command's seccomp notification fd (audit)
 #pragma once
 
 #include <cage/error.hpp>
@@ -25,6 +26,7 @@ enum class MsgType : std::uint8_t {
     pty_master = 2,
     error = 3,
     exited = 4,
+    seccomp_listener = 5,
 };
 
 struct Message {

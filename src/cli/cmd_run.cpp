@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "sandbox/audit.hpp"
 #include "sandbox/sandbox.hpp"
 
 extern char** environ;
@@ -50,12 +51,18 @@ int cmd_run(std::span<const std::string> args)
         std::fputs(run_usage, stdout);
         return 0;
     }
+    if (!options->name)
+        options->name = sandbox::random_name();
     auto spec = sandbox::make_spec(*options, host_environment());
     if (!spec)
         return fail(spec.error());
+    sandbox::AuditLog audit(*options->name);
+    spec->on_denial = [&audit](const seccomp::Denial& denial) { audit.record(denial); };
     auto result = runtime::run(*spec);
     if (!result)
         return fail(result.error());
+    if (auto summary = sandbox::refusal_summary(result->refused, *options->name); !summary.empty())
+        std::fprintf(stderr, "cage: %s\n", summary.c_str());
     if (result->timed_out)
         std::fprintf(stderr, "cage: timed out after %s: the container was killed\n",
                      describe(spec->timeout).c_str());

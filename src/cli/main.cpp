@@ -21,6 +21,7 @@ constexpr const char* usage =
     "\n"
     "Commands:\n"
     "  run        run a command in a new container (see 'cage run --help')\n"
+    "  logs NAME  show the system calls a sandbox's seccomp profile refused\n"
     "  version    print the version\n"
     "  help       show this help\n";
 
@@ -44,6 +45,7 @@ int cmd_help(std::span<const std::string>)
 
 constexpr Command commands[] = {
     {"run", cage::cli::cmd_run, true},
+    {"logs", cage::cli::cmd_logs, false},
     {"version", cmd_version, false},
     {"--version", cmd_version, false},
     {"help", cmd_help, false},

@@ -44,11 +44,15 @@ const char* const run_usage =
     "      --read-write       let the command write to the root (into the overlay's upper dir)\n"
     "      --keep             keep the upper dir after exit (under $XDG_DATA_HOME/cage/containers)\n"
     "      --timeout DURATION kill the container after DURATION (30s, 15m, 1h); exit 124\n"
+    "      --seccomp PROFILE  default, strict, unconfined, or a profile file (cage YAML or\n"
+    "                         Docker/OCI JSON; see cage-profile(5)); default: default\n"
     "  -T, --no-tty           never allocate a pseudo-terminal\n"
     "  -h, --help             show this help\n"
     "\n"
     "A pseudo-terminal is allocated when stdin and stdout are terminals. Only TERM, LANG, LC_*,\n"
     "TZ, COLORTERM and --env variables reach the command, plus PATH, HOME and USER.\n"
+    "System calls the seccomp profile refuses are logged (see 'cage logs NAME') and counted in\n"
+    "a one-line summary at exit.\n"
     "\n"
     "Exit status: the command's own; 128+N if it was killed by signal N; 124 after --timeout;\n"
     "125 if cage itself failed; 126 if the command cannot be executed; 127 if it is not found.\n";
@@ -168,6 +172,10 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
             if (value != "none" && value != "host")
                 return std::unexpected(usage_error("invalid --network (use none or host)", value));
             options.host_network = value == "host";
+        } else if (CAGE_TRY(value_of(arg, "--seccomp", value))) {
+            if (value.empty())
+                return std::unexpected(usage_error("invalid --seccomp (use default, strict, unconfined or a file)"));
+            options.seccomp = value;
         } else if (CAGE_TRY(value_of(arg, "--timeout", value))) {
             options.timeout = CAGE_TRY(parse_duration(value));
         } else {

@@ -33,6 +33,7 @@ struct RunOptions {
     bool read_write = false;
     bool keep = false;
     std::chrono::milliseconds timeout{0};
+    std::string seccomp = "default";  // a built-in profile, "unconfined", or a file
     TtyMode tty = TtyMode::automatic;
     bool help = false;
     std::vector<std::string> command;

@@ -14,6 +14,7 @@
 #include "runtime/fd.hpp"
 #include "runtime/safe_path.hpp"
 #include "runtime/util.hpp"
+#include "seccomp/profile.hpp"
 
 namespace cage::sandbox {
 namespace {
@@ -141,6 +142,24 @@ std::string data_dir()
     return std::string(home && *home ? home : "/tmp") + "/.local/share/cage";
 }
 
+std::string cache_dir()
+{
+    if (::getuid() == 0)
+        return "/var/cache/cage";
+    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && xdg[0] == '/')
+        return std::string(xdg) + "/cage";
+    const char* home = std::getenv("HOME");
+    return std::string(home && *home ? home : "/tmp") + "/.cache/cage";
+}
+
+Expected<seccomp::Filter> seccomp_filter(const std::string& profile)
+{
+    if (profile == "unconfined")
+        return seccomp::Filter{};
+    auto text = CAGE_TRY(profile::find_seccomp_profile(profile));
+    return profile::compiled_filter(text, cache_dir());
+}
+
 Account lookup_account(const std::string& rootfs, std::uint32_t uid)
 {
     Account fallback{uid == 0 ? "root" : "agent", uid == 0 ? "/root" : "/home/agent"};
@@ -200,6 +219,7 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     spec.network = options.host_network ? runtime::Network::host : runtime::Network::none;
     spec.terminal = options.tty == TtyMode::automatic && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
     spec.timeout = options.timeout;
+    spec.seccomp = CAGE_TRY(seccomp_filter(options.seccomp));
     return spec;
 }
 

@@ -28,6 +28,8 @@ std::string random_name();
 
 // $XDG_DATA_HOME/cage (or ~/.local/share/cage); /var/lib/cage for root.
 std::string data_dir();
+// $XDG_CACHE_HOME/cage (or ~/.cache/cage); /var/cache/cage for root.
+std::string cache_dir();
 
 struct Account {
     std::string name;
@@ -37,6 +39,10 @@ struct Account {
 // the root, symlinks resolved within it); a default when there is no entry.
 Account lookup_account(const std::string& rootfs, std::uint32_t uid);
 
+// The compiled filter for --seccomp (empty for "unconfined"), from the cache when it can.
+Expected<seccomp::Filter> seccomp_filter(const std::string& profile);
+
+// Every part of the Spec that options decide.
 Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<std::string>& host_env);
 
 }  // namespace cage::sandbox

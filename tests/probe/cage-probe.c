@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
@@ -663,6 +664,78 @@ static int cmd_signal_wait(char **args)
     return 0;
 }
 
+/* ---- system calls, for the seccomp tests --------------------------------------------------- */
+
+#define SYSCALL_ENTRY(name) {#name, SYS_##name}
+static const struct {
+    const char *name;
+    long number;
+} syscall_table[] = {
+    SYSCALL_ENTRY(acct), SYSCALL_ENTRY(add_key), SYSCALL_ENTRY(bpf), SYSCALL_ENTRY(clock_settime),
+    SYSCALL_ENTRY(clone), SYSCALL_ENTRY(clone3), SYSCALL_ENTRY(delete_module), SYSCALL_ENTRY(execveat),
+    SYSCALL_ENTRY(finit_module), SYSCALL_ENTRY(fsconfig), SYSCALL_ENTRY(fsmount), SYSCALL_ENTRY(fsopen),
+    SYSCALL_ENTRY(fspick), SYSCALL_ENTRY(getpid), SYSCALL_ENTRY(getppid), SYSCALL_ENTRY(init_module), SYSCALL_ENTRY(io_uring_setup),
+    SYSCALL_ENTRY(ioctl), SYSCALL_ENTRY(kexec_file_load), SYSCALL_ENTRY(kexec_load), SYSCALL_ENTRY(keyctl),
+    SYSCALL_ENTRY(memfd_create), SYSCALL_ENTRY(mount), SYSCALL_ENTRY(move_mount),
+    SYSCALL_ENTRY(name_to_handle_at), SYSCALL_ENTRY(open_by_handle_at), SYSCALL_ENTRY(open_tree),
+    SYSCALL_ENTRY(perf_event_open), SYSCALL_ENTRY(personality), SYSCALL_ENTRY(pivot_root),
+    SYSCALL_ENTRY(process_vm_readv), SYSCALL_ENTRY(process_vm_writev), SYSCALL_ENTRY(ptrace),
+    SYSCALL_ENTRY(quotactl), SYSCALL_ENTRY(reboot), SYSCALL_ENTRY(request_key), SYSCALL_ENTRY(setns),
+    SYSCALL_ENTRY(settimeofday), SYSCALL_ENTRY(socket), SYSCALL_ENTRY(socketpair), SYSCALL_ENTRY(swapoff),
+    SYSCALL_ENTRY(swapon), SYSCALL_ENTRY(syslog), SYSCALL_ENTRY(umount2), SYSCALL_ENTRY(unshare),
+    SYSCALL_ENTRY(userfaultfd), SYSCALL_ENTRY(vhangup),
+#ifdef __x86_64__
+    SYSCALL_ENTRY(iopl), SYSCALL_ENTRY(ioperm), SYSCALL_ENTRY(uselib),
+#endif
+};
+
+/* A system call by name (or number), with numeric arguments; "buf" passes a zeroed buffer.
+ * Prints "ok" or the errno's name. A clone that succeeds ends its child at once. */
+static int cmd_syscall(char **args)
+{
+    static char buffer[4096];
+    long number = -1;
+    for (size_t i = 0; i < sizeof syscall_table / sizeof syscall_table[0]; i++)
+        if (strcmp(args[0], syscall_table[i].name) == 0)
+            number = syscall_table[i].number;
+    if (number < 0 && parse_long(args[0], 0, 1L << 31, &number) != 0)
+        return bad_arg("system call", args[0]);
+    unsigned long a[6] = {0};
+    for (int i = 0; i < 6 && args[i + 1]; i++)
+        a[i] = strcmp(args[i + 1], "buf") == 0 ? (unsigned long)buffer : strtoul(args[i + 1], NULL, 0);
+    long rc = syscall(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+    if (rc < 0) {
+        printf("%s\n", errname(errno));
+        return 0;
+    }
+    if ((number == SYS_clone || number == SYS_clone3) && rc == 0)
+        _exit(0);
+    if (number == SYS_clone || number == SYS_clone3)
+        waitpid((pid_t)rc, NULL, __WALL);
+    printf("ok\n");
+    return 0;
+}
+
+/* A 32-bit system call through int 0x80 (x86_64 only): i386's getpid is 20. */
+static int cmd_int80(char **args)
+{
+#ifdef __x86_64__
+    long number, rc;
+    if (parse_long(args[0], 0, 1000, &number) != 0)
+        return bad_arg("system call number", args[0]);
+    __asm__ volatile("int $0x80" : "=a"(rc) : "a"(number) : "memory");
+    if (rc < 0 && rc > -4096)
+        printf("%s\n", errname((int)-rc));
+    else
+        printf("ok\n");
+    return 0;
+#else
+    (void)args;
+    printf("unsupported\n");
+    return 0;
+#endif
+}
+
 /* ---- dispatch ---------------------------------------------------------------------------- */
 
 struct command {
@@ -698,6 +771,8 @@ static const struct command commands[] = {
     {"spawn-sleepers", "N SECONDS", 2, cmd_spawn_sleepers},
     {"zombie", "", 0, cmd_zombie},
     {"signal-wait", "", 0, cmd_signal_wait},
+    {"syscall", "NAME|NUMBER [ARG...]", 1, cmd_syscall},
+    {"int80", "NUMBER", 1, cmd_int80},
 };
 
 static int usage(void)

@@ -5,9 +5,12 @@
 // cage::runtime::run() (see cage/cage.hpp).
 #pragma once
 
+#include <cage/seccomp.hpp>
+
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -60,6 +63,12 @@ struct Spec {
     // to exit before everything in the container is killed.
     std::chrono::milliseconds stop_grace{5000};
 
+    // The seccomp filter the command runs under (see cage/seccomp.hpp); empty: none. Calls it
+    // refuses with an errno other than ENOSYS are audited: counted in Result::refused, and
+    // each one passed to on_denial (from the thread that called run(), while it runs).
+    seccomp::Filter seccomp;
+    std::function<void(const seccomp::Denial&)> on_denial;
+
     // Called with one-line warnings (for example a single-id map fallback). Default: stderr.
     std::function<void(const std::string&)> warn;
 };
@@ -70,6 +79,7 @@ struct Result {
     bool timed_out = false;
     bool stopped = false;  // ended by a stop request (SIGINT/SIGTERM/SIGHUP to the caller)
     std::chrono::nanoseconds elapsed{0};
+    std::map<std::string, std::uint64_t> refused;  // system call name -> times refused
 };
 
 }  // namespace cage::runtime
