@@ -5,43 +5,23 @@
 // is used only when all of it checks out: a torn write could otherwise leave a shorter
 // program that the kernel would accept, and allow what the rest of it refused.
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <seccomp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <array>
 #include <cstring>
 
 #include "runtime/fd.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/util.hpp"
 #include "seccomp/profile.hpp"
+#include "util/sha256.hpp"
 
 namespace cage::profile {
 namespace {
 
-using Digest = std::array<std::uint8_t, 32>;
+using Digest = Sha256Digest;
 constexpr std::string_view magic = "CAGEBPF1";
-
-Digest sha256(std::string_view data)
-{
-    Digest digest{};
-    unsigned size = 0;
-    EVP_Digest(data.data(), data.size(), digest.data(), &size, EVP_sha256(), nullptr);
-    return digest;
-}
-
-std::string hex(const Digest& digest)
-{
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string out;
-    for (auto byte : digest) {
-        out.push_back(digits[byte >> 4]);
-        out.push_back(digits[byte & 15]);
-    }
-    return out;
-}
 
 std::string_view bytes_of(const Digest& digest)
 {
@@ -103,7 +83,7 @@ Expected<seccomp::Filter> compiled_filter(const ProfileText& profile, const std:
 {
     auto key = cache_key(profile);
     std::string dir = cache_dir.empty() ? std::string() : cache_dir + "/seccomp";
-    std::string path = dir + "/" + hex(key) + ".bpf";
+    std::string path = dir + "/" + to_hex(key) + ".bpf";
     if (!dir.empty())
         if (auto cached = read_cached(path, key))
             return *cached;

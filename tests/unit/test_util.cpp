@@ -13,6 +13,7 @@
 
 #include "runtime/fd.hpp"
 #include "runtime/util.hpp"
+#include "util/sha256.hpp"
 
 namespace fs = std::filesystem;
 using Paths = std::vector<std::string>;
@@ -67,4 +68,15 @@ TEST_CASE("util: UniqueFd owns exactly one descriptor")
     }
     CHECK(::fcntl(fds[0], F_GETFD) == -1);  // closed exactly once, by c
     ::close(fds[1]);
+}
+
+TEST_CASE("sha256: known vectors, in one piece and in parts")
+{
+    CHECK(cage::to_hex(cage::sha256("")) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(cage::to_hex(cage::sha256("abc")) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    cage::Sha256 parts;
+    parts.update("ab");
+    parts.update("");
+    parts.update("c");
+    CHECK(parts.finish() == cage::sha256("abc"));
 }
