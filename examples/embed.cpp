@@ -20,6 +20,18 @@ int main(int argc, char** argv)
     spec.hostname = "embedded";
     spec.cwd = "/";
 
+    // cage's default seccomp profile; each refused call is reported while the command runs.
+    auto filter = cage::seccomp::builtin_filter("default");
+    if (!filter) {
+        std::fprintf(stderr, "embed: %s\n", filter.error().message().c_str());
+        return filter.error().exit_code;
+    }
+    spec.seccomp = *filter;
+    spec.on_denial = [](const cage::seccomp::Denial& denial) {
+        std::fprintf(stderr, "embed: refused %s (pid %d, %s)\n", denial.syscall.c_str(), denial.pid,
+                     denial.command.c_str());
+    };
+
     auto result = cage::runtime::run(spec);
     if (!result) {
         std::fprintf(stderr, "embed: %s\n", result.error().message().c_str());

@@ -100,3 +100,15 @@ Expected<seccomp::Filter> compiled_filter(const ProfileText& profile, const std:
 }
 
 }  // namespace cage::profile
+
+namespace cage::seccomp {
+
+Expected<Filter> builtin_filter(const std::string& name)
+{
+    auto text = profile::builtin_seccomp_profile(name);
+    if (!text)
+        return std::unexpected(plain_error("unknown built-in seccomp profile '" + name + "'", {}, "use default or strict"));
+    return profile::compiled_filter({"builtin:" + name, *text}, {});
+}
+
+}  // namespace cage::seccomp

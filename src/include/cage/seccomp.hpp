@@ -84,6 +84,9 @@ struct Filter {
 // Compiles for the native architecture. Errors name the offending rule.
 Expected<Filter> compile(const Policy& policy);
 
+// The filter of one of cage's built-in profiles, "default" or "strict" (see cage-profile(5)).
+Expected<Filter> builtin_filter(const std::string& name);
+
 // One refused system call, as the supervisor saw it.
 struct Denial {
     std::string syscall;  // its name, or "#NR" for one libseccomp does not know
