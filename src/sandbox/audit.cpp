@@ -39,10 +39,7 @@ std::string state_dir()
 {
     if (::getuid() == 0)
         return "/var/lib/cage/state";
-    if (const char* xdg = std::getenv("XDG_STATE_HOME"); xdg && xdg[0] == '/')
-        return std::string(xdg) + "/cage";
-    const char* home = std::getenv("HOME");
-    return std::string(home && *home ? home : "/tmp") + "/.local/state/cage";
+    return user_directory("XDG_STATE_HOME", ".local/state");
 }
 
 std::string audit_log_path(const std::string& sandbox_name)

@@ -1,6 +1,7 @@
 #include "sandbox/sandbox.hpp"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -132,24 +133,32 @@ std::string random_name()
     return name;
 }
 
+std::string user_directory(const char* xdg_variable, const char* under_home)
+{
+    if (const char* xdg = std::getenv(xdg_variable); xdg && xdg[0] == '/')
+        return std::string(xdg) + "/cage";
+    std::string home;
+    if (const char* variable = std::getenv("HOME"); variable && variable[0] == '/')
+        home = variable;
+    else if (const passwd* account = ::getpwuid(::getuid()); account && account->pw_dir && account->pw_dir[0] == '/')
+        home = account->pw_dir;
+    else  // never a shared directory such as /tmp: another user could plant files there
+        return "/nonexistent/cage";
+    return home + "/" + under_home + "/cage";
+}
+
 std::string data_dir()
 {
     if (::getuid() == 0)
         return "/var/lib/cage";
-    if (const char* xdg = std::getenv("XDG_DATA_HOME"); xdg && xdg[0] == '/')
-        return std::string(xdg) + "/cage";
-    const char* home = std::getenv("HOME");
-    return std::string(home && *home ? home : "/tmp") + "/.local/share/cage";
+    return user_directory("XDG_DATA_HOME", ".local/share");
 }
 
 std::string cache_dir()
 {
     if (::getuid() == 0)
         return "/var/cache/cage";
-    if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && xdg[0] == '/')
-        return std::string(xdg) + "/cage";
-    const char* home = std::getenv("HOME");
-    return std::string(home && *home ? home : "/tmp") + "/.cache/cage";
+    return user_directory("XDG_CACHE_HOME", ".cache");
 }
 
 Expected<seccomp::Filter> seccomp_filter(const std::string& profile)

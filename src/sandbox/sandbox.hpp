@@ -26,6 +26,8 @@ std::vector<std::string> build_environment(const std::vector<std::string>& host,
 bool valid_name(std::string_view name);
 std::string random_name();
 
+// $XDG_<KIND>_HOME/cage, or ~/UNDER_HOME/cage (~ from $HOME or the passwd entry).
+std::string user_directory(const char* xdg_variable, const char* under_home);
 // $XDG_DATA_HOME/cage (or ~/.local/share/cage); /var/lib/cage for root.
 std::string data_dir();
 // $XDG_CACHE_HOME/cage (or ~/.cache/cage); /var/cache/cage for root.

@@ -58,10 +58,8 @@ std::optional<seccomp::Filter> read_cached(const std::string& path, const Digest
 }
 
 // Best effort: a cache that cannot be written only costs the next start a compile.
-void write_cached(const std::string& dir, const std::string& path, const Digest& key, const seccomp::Filter& filter)
+void write_cached(const std::string& path, const Digest& key, const seccomp::Filter& filter)
 {
-    if (!make_host_directories(dir, 0700))
-        return;
     std::string_view program(reinterpret_cast<const char*>(filter.program.data()), filter.program.size());
     std::string content(magic);
     content.append(bytes_of(key)).append(bytes_of(sha256(program))).append(program);
@@ -77,12 +75,25 @@ void write_cached(const std::string& dir, const std::string& path, const Digest&
         ::unlink(temporary.c_str());
 }
 
+// The cache is trusted only in a directory that belongs to us and that nobody else can write:
+// an entry planted by someone else would be a filter of their choosing.
+bool private_directory(const std::string& dir)
+{
+    if (!make_host_directories(dir, 0700))
+        return false;
+    struct stat st{};
+    return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
+           (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+}
+
 }  // namespace
 
 Expected<seccomp::Filter> compiled_filter(const ProfileText& profile, const std::string& cache_dir)
 {
     auto key = cache_key(profile);
     std::string dir = cache_dir.empty() ? std::string() : cache_dir + "/seccomp";
+    if (!dir.empty() && !private_directory(dir))
+        dir.clear();
     std::string path = dir + "/" + to_hex(key) + ".bpf";
     if (!dir.empty())
         if (auto cached = read_cached(path, key))
@@ -95,7 +106,7 @@ Expected<seccomp::Filter> compiled_filter(const ProfileText& profile, const std:
         return std::unexpected(error);
     }
     if (!dir.empty())
-        write_cached(dir, path, key, *filter);
+        write_cached(path, key, *filter);
     return *filter;
 }
 

@@ -340,6 +340,12 @@ TEST_CASE("profile cache: stored once, used after, and a damaged entry is compil
     profile::ProfileText other{"test.yaml", text.text + "# changed\n"};
     REQUIRE(profile::compiled_filter(other, cache.path));
     CHECK(std::distance(std::filesystem::directory_iterator(cache.path + "/seccomp"), {}) == 2);
+
+    // A cache directory others can write is not trusted: neither read nor written.
+    REQUIRE(::chmod((cache.path + "/seccomp").c_str(), 0777) == 0);
+    std::filesystem::remove(entries[0]);
+    REQUIRE(profile::compiled_filter(text, cache.path));
+    CHECK_FALSE(std::filesystem::exists(entries[0]));
 }
 
 TEST_CASE("audit: one JSON record per refusal, and the summary line")
