@@ -6,18 +6,27 @@
 // protect: rootless, from a binary owned by root and writable by nobody else. No id of a
 // rootless container is host root (the invoking user maps to the container user, the others
 // to subordinate ids), so no process in it can write that file whatever it reaches.
+//
+// As root, cage re-executes through a read-only bind of itself instead of a copy: its
+// /proc/self/exe then resolves through a read-only mount, and a write through it fails with
+// EROFS. Nothing in a container can make a host mount writable (that takes CAP_SYS_ADMIN in
+// the host's user namespace), and no megabytes are copied at each start. A binary that
+// already sits on a read-only mount needs nothing at all.
 #include <cage/cage.hpp>
 
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
 
 #include "runtime/fd.hpp"
+#include "runtime/sys.hpp"
 
 extern char** environ;
 
@@ -50,6 +59,25 @@ bool unwritable_from_containers(int fd, const struct stat& st)
     return ::getuid() != 0 && st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0 && !has_acl(fd);
 }
 
+bool on_read_only_mount(int fd)
+{
+    struct statvfs vfs{};
+    return ::fstatvfs(fd, &vfs) == 0 && (vfs.f_flag & ST_RDONLY) != 0;
+}
+
+// Only returns when the re-exec could not be made (then the memfd copy is the way).
+void reexec_through_read_only_bind(int self, char** argv)
+{
+    UniqueFd bind(sys::open_tree(self, "", OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH));
+    if (!bind)
+        return;
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_RDONLY;
+    if (sys::mount_setattr(bind.get(), "", AT_EMPTY_PATH, &attr) < 0)
+        return;
+    ::syscall(SYS_execveat, bind.get(), "", argv, environ, AT_EMPTY_PATH);
+}
+
 }  // namespace
 
 Expected<void> seal_executable(int /*argc*/, char** argv)
@@ -64,8 +92,10 @@ Expected<void> seal_executable(int /*argc*/, char** argv)
     struct stat st{};
     if (::fstat(self.get(), &st) < 0)
         return std::unexpected(errno_error("inspect the cage executable", "/proc/self/exe"));
-    if (unwritable_from_containers(self.get(), st))
+    if (unwritable_from_containers(self.get(), st) || on_read_only_mount(self.get()))
         return {};
+    if (::getuid() == 0)
+        reexec_through_read_only_bind(self.get(), argv);
     UniqueFd copy = create_memfd();
     if (!copy)
         return std::unexpected(errno_error("create a sealed copy of cage"));

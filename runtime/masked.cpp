@@ -37,7 +37,14 @@ Expected<std::optional<UniqueFd>> open_existing(int root_fd, std::string_view pa
     return std::optional<UniqueFd>(std::move(*fd));
 }
 
-Expected<void> mask(int root_fd, std::string_view path, int null_fd)
+// What masked paths are covered with: a clone of /dev/null for files, a clone of one empty
+// read-only tmpfs for directories (cloning a mount is much cheaper than a new superblock each).
+struct Covers {
+    UniqueFd null;
+    UniqueFd empty_dir;
+};
+
+Expected<void> mask(int root_fd, std::string_view path, const Covers& covers)
 {
     auto target = CAGE_TRY(open_existing(root_fd, path));
     if (!target)
@@ -45,13 +52,8 @@ Expected<void> mask(int root_fd, std::string_view path, int null_fd)
     struct stat st{};
     if (::fstat(target->get(), &st) < 0)
         return std::unexpected(errno_error("inspect a masked path", std::string(path)));
-    if (S_ISDIR(st.st_mode)) {
-        auto empty = CAGE_TRY(mounts::new_filesystem("tmpfs", {{"size", "0"}},
-                                                     MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
-        return mounts::attach(empty.get(), target->get(), std::string(path));
-    }
-    auto null_copy = CAGE_TRY(mounts::clone_tree(null_fd, "", false));
-    return mounts::attach(null_copy.get(), target->get(), std::string(path));
+    auto cover = CAGE_TRY(mounts::clone_tree(S_ISDIR(st.st_mode) ? covers.empty_dir.get() : covers.null.get(), "", false));
+    return mounts::attach(cover.get(), target->get(), std::string(path));
 }
 
 Expected<void> make_read_only(int root_fd, std::string_view path)
@@ -78,9 +80,12 @@ std::span<const std::string_view> read_only_paths()
 
 Expected<void> apply(int root_fd)
 {
-    auto null_fd = CAGE_TRY(devices::host_null());
+    Covers covers;
+    covers.null = CAGE_TRY(devices::host_null());
+    covers.empty_dir = CAGE_TRY(mounts::new_filesystem(
+        "tmpfs", {{"size", "0"}}, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
     for (auto path : masked)
-        CAGE_TRY(mask(root_fd, path, null_fd.get()));
+        CAGE_TRY(mask(root_fd, path, covers));
     for (auto path : read_only)
         CAGE_TRY(make_read_only(root_fd, path));
     return {};

@@ -162,6 +162,13 @@ Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<Uni
     return root;
 }
 
+Expected<UniqueFd> read_only_layer(int layer_fd)
+{
+    auto tree = CAGE_TRY(clone_tree(layer_fd, "", false));
+    CAGE_TRY(set_attributes(tree.get(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV, false));
+    return tree;
+}
+
 Expected<void> mount_proc(int root_fd)
 {
     auto target = CAGE_TRY(safe_path::make_directories(root_fd, "/proc", 0555));

@@ -35,6 +35,11 @@ Expected<void> make_everything_private();
 // The overlay work directory that goes with a persistent upper directory: its sibling "work".
 std::string work_dir_of(const std::string& upper_dir);
 
+// The root when nothing may be written to it and every mount point already exists: the
+// single layer, bound read-only. No overlay: its tmpfs upper and work-directory checks are
+// the most expensive mount of a start.
+Expected<UniqueFd> read_only_layer(int layer_fd);
+
 // The overlay root: lower_dirs (top first, opened in this mount namespace) under the upper
 // directory of the Spec, or under a fresh tmpfs when it has none. Returns the detached mount.
 Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds);

@@ -40,6 +40,7 @@
 #include "runtime/namespaces.hpp"
 #include "runtime/network.hpp"
 #include "runtime/rootfs.hpp"
+#include "runtime/safe_path.hpp"
 #include "runtime/seccomp.hpp"
 #include "runtime/security.hpp"
 #include "runtime/supervise.hpp"
@@ -160,6 +161,31 @@ Expected<std::vector<UniqueFd>> clone_bind_sources(const Spec& spec, const Prepa
     return trees;
 }
 
+// A read-only root with nowhere to keep writes needs no upper layer when the mount points
+// are all there already (a mount point the root lacks is created in the upper layer).
+bool mount_points_exist(const Spec& spec, int layer_fd, const std::vector<UniqueFd>& sources)
+{
+    for (const char* directory : {"/proc", "/sys", "/dev", "/tmp"})
+        if (!safe_path::open_in_root(layer_fd, directory, O_PATH | O_DIRECTORY))
+            return false;
+    for (std::size_t i = 0; i < spec.binds.size(); ++i) {
+        struct stat source{}, target{};
+        auto existing = safe_path::open_in_root(layer_fd, spec.binds[i].destination, O_PATH);
+        if (!existing || ::fstat(sources[i].get(), &source) < 0 || ::fstat(existing->get(), &target) < 0 ||
+            S_ISDIR(source.st_mode) != S_ISDIR(target.st_mode))
+            return false;
+    }
+    return true;
+}
+
+Expected<UniqueFd> root_mount(const Spec& spec, const std::vector<UniqueFd>& lowers, const std::vector<UniqueFd>& sources)
+{
+    bool read_only = spec.read_only_root && spec.upper_dir.empty() && lowers.size() == 1;
+    if (read_only && mount_points_exist(spec, lowers.front().get(), sources))
+        return mounts::read_only_layer(lowers.front().get());
+    return mounts::overlay_root(spec, lowers);
+}
+
 Expected<void> build_root(const Spec& spec, const Prepared& prepared)
 {
     if (auto privately = mounts::make_everything_private(); !privately) {
@@ -172,7 +198,7 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared)
     auto lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
     auto sources = CAGE_TRY(clone_bind_sources(spec, prepared));
 
-    auto root = CAGE_TRY(mounts::overlay_root(spec, lowers));
+    auto root = CAGE_TRY(root_mount(spec, lowers, sources));
     // Attach the root somewhere in this namespace (over its own top layer: nothing else here
     // will look there) so that mounts can go under it.
     CAGE_TRY(mounts::attach(root.get(), lowers.front().get(), spec.lower_dirs.front()));

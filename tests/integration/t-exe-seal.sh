@@ -1,6 +1,7 @@
 #!/bin/bash
-# CVE-2019-5736: cage runs from a sealed memfd copy, so no process of the container can reach
-# the binary on disk through /proc/PID/exe. CVE-2024-21626: no host fd leaks in, the working
+# CVE-2019-5736: no process of the container can write the cage binary on disk through
+# /proc/PID/exe: as root cage runs through a read-only bind of itself, rootless from a sealed
+# memfd copy (or in place, when the binary is root's and nothing in the container is root). CVE-2024-21626: no host fd leaks in, the working
 # directory is inside.
 . "$(dirname "$0")/lib.sh"
 
@@ -14,6 +15,26 @@ check_sealed() {
     isnt "$?" 0 "$1: the copy cannot be opened for writing even from the host"
 }
 
+# check_read_only_bind: cage and its pid 1 run the binary through a read-only mount; holding
+# the file past cage's end (as the CVE's exploit does) still gives no way to write it.
+check_read_only_bind() {
+    local writable
+    for pid in "$PROBE_CAGE" "$PROBE_INIT"; do
+        is "$(python3 -c 'import os,sys; print(os.statvfs(sys.argv[1]).f_flag & os.ST_RDONLY)' /proc/$pid/exe)" 1 \
+            "root: /proc/$pid/exe (cage, then its pid 1) is on a read-only mount"
+    done
+    is "$(stat -L -c %i /proc/$PROBE_CAGE/exe)" "$(stat -c %i "$CAGE")" "root: it is the binary itself, not a copy"
+    exec 6</proc/$PROBE_CAGE/exe
+    stop_probe
+    writable=$(python3 -c 'import os
+try:
+    os.open("/proc/self/fd/6", os.O_WRONLY); print("writable")
+except OSError as e: print(e.strerror)' 2>&1)
+    is "$writable" "Read-only file system" "root: after cage ends, the binary it ran cannot be opened for writing even by host root"
+    exec 6<&-
+    start_probe || bail "the container never started again"
+}
+
 exec 7</etc/hostname 8>"$WORKSPACE/extra-fd" 9</
 start_probe || bail "the container never started"
 owner=$(stat -c %u "$CAGE")
@@ -22,6 +43,8 @@ if [ "$MODE" = rootless ] && [ "$owner" = 0 ] && [ -z "$(find "$CAGE" -perm /022
     is "$(readlink /proc/$PROBE_CAGE/exe)" "$(readlink -f "$CAGE")" "a root-owned binary runs in place rootless"
     as_user test -w "$CAGE"
     isnt "$?" 0 "the user the container maps to cannot write it"
+elif [ "$MODE" = root ]; then
+    check_read_only_bind
 else
     check_sealed "the binary"
 fi

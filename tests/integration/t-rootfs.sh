@@ -13,9 +13,17 @@ only_tmp_and_work() { printf '%s\n' "$1" | grep '^wrote ' | grep -Ev '^wrote /(t
 
 before=$(manifest "$ROOTFS")
 
-# Default: a read-only overlay root; only /tmp and /work take writes.
+# Default: a read-only root; only /tmp and /work take writes. With every mount point present
+# in the rootfs it is the rootfs itself, bound read-only (no overlay is needed: nothing can be
+# written); a rootfs that lacks one gets a read-only overlay whose tmpfs upper holds it.
 is "$(cage_run -- awk '$5 == "/" { for (i = 7; $i != "-"; i++); split($6, o, ","); root = $(i + 1) " " o[1] } END { print root }' /proc/self/mountinfo)" \
-    "overlay ro" "the root is an overlay mounted read-only"
+    "$(df --output=fstype "$ROOTFS" | tail -1) ro" "the root is the rootfs bound read-only"
+bare=$(scratch_dir)
+cp -a "$ROOTFS/." "$bare/" && rmdir "$bare/work" "$bare/tmp" "$bare/mnt"
+bare_before=$(manifest "$bare")
+is "$(cage_run --rootfs "$bare" -v "$bare/etc:/mnt/etc:ro" -- /bin/sh -c 'awk '"'"'$5 == "/" { for (i = 7; $i != "-"; i++); split($6, o, ","); print $(i + 1), o[1] }'"'"' /proc/self/mountinfo; ls -d /work /tmp /mnt/etc/passwd' | tr '\n' ' ')" \
+    "overlay ro /mnt/etc/passwd /tmp /work " "a rootfs without /work, /tmp and a volume's mount point gets a read-only overlay holding them"
+is "$(manifest "$bare")" "$bare_before" "and that rootfs is not modified: the mount points live in the overlay's upper"
 for user in 1000 0; do
     out=$(cage_run --user $user -- /usr/bin/cage-probe write-everywhere)
     like "$(printf '%s\n' "$out" | tail -1)" "^attempts=[1-9][0-9]+ succeeded=[1-9]" "--user $user: write-everywhere made its attempts"
