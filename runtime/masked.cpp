@@ -37,7 +37,7 @@ Expected<std::optional<UniqueFd>> open_existing(int root_fd, std::string_view pa
     return std::optional<UniqueFd>(std::move(*fd));
 }
 
-Expected<void> mask(int root_fd, std::string_view path, int null_fd)
+Expected<void> mask(int root_fd, std::string_view path)
 {
     auto target = CAGE_TRY(open_existing(root_fd, path));
     if (!target)
@@ -50,7 +50,9 @@ Expected<void> mask(int root_fd, std::string_view path, int null_fd)
                                                      MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
         return mounts::attach(empty.get(), target->get(), std::string(path));
     }
-    auto null_copy = CAGE_TRY(mounts::clone_tree(null_fd, "", false));
+    // A fresh, checked clone of the host's /dev/null each time: kernels before 6.5 refuse to
+    // clone a mount that is not attached in the caller's namespace (EINVAL).
+    auto null_copy = CAGE_TRY(devices::host_null());
     return mounts::attach(null_copy.get(), target->get(), std::string(path));
 }
 
@@ -78,9 +80,8 @@ std::span<const std::string_view> read_only_paths()
 
 Expected<void> apply(int root_fd)
 {
-    auto null_fd = CAGE_TRY(devices::host_null());
     for (auto path : masked)
-        CAGE_TRY(mask(root_fd, path, null_fd.get()));
+        CAGE_TRY(mask(root_fd, path));
     for (auto path : read_only)
         CAGE_TRY(make_read_only(root_fd, path));
     return {};
