@@ -33,6 +33,7 @@
 #   VM_VERBOSE=1  copy the guest console to stderr at the end
 #   VM_TIMING=1   print qemu wall time and guest uptime at command start/end to stderr
 #   VM_USER/VM_UID  the unprivileged guest user (cagevm/1500)
+#   VM_QEMU     the qemu binary (qemu-system-x86_64)
 set -u -o pipefail
 
 die() { echo "run-in-vm: $*" >&2; exit 125; }
@@ -53,7 +54,8 @@ shift
 case "$hostdir" in *[$'\n\'']*) die "HOSTDIR must not contain newlines or single quotes" ;; esac
 case "$hostdir" in /|/proc|/proc/*|/sys|/sys/*|/dev|/dev/*|/run|/run/*) die "HOSTDIR may not be $hostdir" ;; esac
 
-command -v qemu-system-x86_64 >/dev/null || die "qemu-system-x86_64 missing (apt-get install qemu-system-x86)"
+qemu=${VM_QEMU:-qemu-system-x86_64}
+command -v "$qemu" >/dev/null || die "$qemu missing (apt-get install qemu-system-x86)"
 [ -x /bin/busybox ] || die "/bin/busybox missing (apt-get install busybox-static)"
 ldd /bin/busybox >/dev/null 2>&1 && die "/bin/busybox is dynamically linked (apt-get install busybox-static)"
 
@@ -262,7 +264,7 @@ fs9p fsroot / hostroot ",readonly=on"
 fs9p fsctl "$ctl" cgv2ctl ""
 fs9p fsdir "$hostdir" hostdir ""
 t0=$(date +%s%N)
-timeout -k 5 "$timeout_s" qemu-system-x86_64 \
+timeout -k 5 "$timeout_s" "$qemu" \
   -nodefaults -no-user-config -display none -no-reboot \
   -machine pc "${accel_args[@]}" -m "$mem" -smp "$smp" \
   -kernel "$kernel" -initrd "$initrd" -append "$append" \
