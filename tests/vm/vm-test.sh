@@ -27,6 +27,7 @@ fi
 export VM_TIMING=1
 "$here/run-in-vm.sh" -t "${VM_TIMEOUT:-500}" "${BUILD_ROOT:?}" \
     env MODE="$mode" CAGE="${CAGE:?}" ROOTFS="${ROOTFS:?}" SOURCE_ROOT="${SOURCE_ROOT:?}" CAGE_TEST_USER=cagevm \
+    EMBED_EXAMPLE="${EMBED_EXAMPLE:-}" \
     bash "$SOURCE_ROOT/tests/vm/t-cgroups-vm.sh"
 status=$?
 [ "$status" -eq 125 ] && echo "Bail out! the VM did not run the suite (run-in-vm.sh exit 125)"
