@@ -37,7 +37,11 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "embed: %s\n", result.error().message().c_str());
         return result.error().exit_code;
     }
-    std::printf("embed: exit %d after %.1f ms\n", result->exit_code,
+    std::printf("embed: exit %d after %.1f ms", result->exit_code,
                 std::chrono::duration<double, std::milli>(result->elapsed).count());
+    // From the container's cgroup v2, when it had one (spec.limits: 4 GiB and 512 pids by default).
+    if (result->memory_peak)
+        std::printf(", peak memory %llu bytes", static_cast<unsigned long long>(*result->memory_peak));
+    std::printf("\n");
     return result->exit_code;
 }

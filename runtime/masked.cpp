@@ -37,24 +37,42 @@ Expected<std::optional<UniqueFd>> open_existing(int root_fd, std::string_view pa
     return std::optional<UniqueFd>(std::move(*fd));
 }
 
-// What masked paths are covered with: a clone of /dev/null for files, a clone of one empty
-// read-only tmpfs for directories (cloning a mount is much cheaper than a new superblock each).
-struct Covers {
-    UniqueFd null;
-    UniqueFd empty_dir;
-};
+// Covers masked paths. Directories get one empty read-only tmpfs: a new one for the first,
+// clones of it for the rest (a clone costs much less than a new superblock each), taken from
+// where the first is attached: kernels before 6.5 refuse to clone a mount that is not
+// attached in the caller's namespace (EINVAL). Files get a fresh, checked clone of the host's
+// /dev/null each, for the same reason.
+class Masker {
+public:
+    explicit Masker(int root_fd) : root_fd_(root_fd) {}
 
-Expected<void> mask(int root_fd, std::string_view path, const Covers& covers)
-{
-    auto target = CAGE_TRY(open_existing(root_fd, path));
-    if (!target)
+    Expected<void> mask(std::string_view path)
+    {
+        auto target = CAGE_TRY(open_existing(root_fd_, path));
+        if (!target)
+            return {};
+        struct stat st{};
+        if (::fstat(target->get(), &st) < 0)
+            return std::unexpected(errno_error("inspect a masked path", std::string(path)));
+        if (!S_ISDIR(st.st_mode)) {
+            auto null_copy = CAGE_TRY(devices::host_null());
+            return mounts::attach(null_copy.get(), target->get(), std::string(path));
+        }
+        if (empty_dir_) {
+            auto cover = CAGE_TRY(mounts::clone_tree(empty_dir_.get(), "", false));
+            return mounts::attach(cover.get(), target->get(), std::string(path));
+        }
+        auto empty = CAGE_TRY(mounts::new_filesystem(
+            "tmpfs", {{"size", "0"}}, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+        CAGE_TRY(mounts::attach(empty.get(), target->get(), std::string(path)));
+        empty_dir_ = CAGE_TRY(safe_path::open_in_root(root_fd_, path, O_PATH | O_DIRECTORY));
         return {};
-    struct stat st{};
-    if (::fstat(target->get(), &st) < 0)
-        return std::unexpected(errno_error("inspect a masked path", std::string(path)));
-    auto cover = CAGE_TRY(mounts::clone_tree(S_ISDIR(st.st_mode) ? covers.empty_dir.get() : covers.null.get(), "", false));
-    return mounts::attach(cover.get(), target->get(), std::string(path));
-}
+    }
+
+private:
+    int root_fd_;
+    UniqueFd empty_dir_;  // the root of the first empty tmpfs, where it is attached
+};
 
 Expected<void> make_read_only(int root_fd, std::string_view path)
 {
@@ -80,12 +98,9 @@ std::span<const std::string_view> read_only_paths()
 
 Expected<void> apply(int root_fd)
 {
-    Covers covers;
-    covers.null = CAGE_TRY(devices::host_null());
-    covers.empty_dir = CAGE_TRY(mounts::new_filesystem(
-        "tmpfs", {{"size", "0"}}, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
+    Masker masker(root_fd);
     for (auto path : masked)
-        CAGE_TRY(mask(root_fd, path, covers));
+        CAGE_TRY(masker.mask(path));
     for (auto path : read_only)
         CAGE_TRY(make_read_only(root_fd, path));
     return {};

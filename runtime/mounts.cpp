@@ -44,10 +44,11 @@ Expected<void> configure(int fs_fd, const char* type, const std::string& key, co
 
 // Overlay layers: one "lowerdir+" per layer where the kernel has it (6.8+), so the number
 // of layers is not bounded by the size of one option string; otherwise the joined string.
-Expected<void> configure_lower_dirs(int fs_fd, const std::vector<UniqueFd>& lower_fds)
+// Before 6.5 overlayfs takes options through the legacy adapter, which accepts any key at
+// fsconfig time and refuses "lowerdir+" only at FSCONFIG_CMD_CREATE (EINVAL).
+Expected<void> configure_lower_dirs(int fs_fd, const std::vector<UniqueFd>& lower_fds, bool& per_layer)
 {
     std::string joined;
-    bool per_layer = true;
     for (const auto& lower : lower_fds) {
         auto path = fd_path(lower.get());
         if (per_layer &&
@@ -61,6 +62,26 @@ Expected<void> configure_lower_dirs(int fs_fd, const std::vector<UniqueFd>& lowe
     if (!per_layer)
         return configure(fs_fd, "overlay", "lowerdir", joined);
     return {};
+}
+
+struct OverlayContext {
+    UniqueFd fd;
+    bool created = false;  // FSCONFIG_CMD_CREATE succeeded; else errno says why
+};
+
+Expected<OverlayContext> overlay_context(const std::vector<UniqueFd>& lower_fds, const std::string& upper,
+                                         const std::string& work, bool& per_layer)
+{
+    OverlayContext context{UniqueFd(sys::fsopen("overlay", FSOPEN_CLOEXEC))};
+    if (!context.fd)
+        return std::unexpected(errno_error("create the overlay root"));
+    CAGE_TRY(configure_lower_dirs(context.fd.get(), lower_fds, per_layer));
+    CAGE_TRY(configure(context.fd.get(), "overlay", "upperdir", upper));
+    CAGE_TRY(configure(context.fd.get(), "overlay", "workdir", work));
+    // Inside a user namespace overlayfs keeps whiteouts in user.overlay.* xattrs.
+    CAGE_TRY(configure(context.fd.get(), "overlay", "userxattr", ""));
+    context.created = sys::fsconfig(context.fd.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) == 0;
+    return context;
 }
 
 }  // namespace
@@ -142,21 +163,29 @@ Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<Uni
         upper = spec.upper_dir;
         work = work_dir_of(spec.upper_dir);
     }
-    UniqueFd fs(sys::fsopen("overlay", FSOPEN_CLOEXEC));
-    if (!fs)
-        return std::unexpected(errno_error("create the overlay root"));
-    CAGE_TRY(configure_lower_dirs(fs.get(), lower_fds));
-    CAGE_TRY(configure(fs.get(), "overlay", "upperdir", upper));
-    CAGE_TRY(configure(fs.get(), "overlay", "workdir", work));
-    // Inside a user namespace overlayfs keeps whiteouts in user.overlay.* xattrs.
-    CAGE_TRY(configure(fs.get(), "overlay", "userxattr", ""));
-    if (sys::fsconfig(fs.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0) {
+    bool per_layer = true;
+    auto fs = CAGE_TRY(overlay_context(lower_fds, upper, work, per_layer));
+    if (!fs.created && errno == EINVAL && per_layer) {  // a pre-6.5 kernel: the legacy option string
+        per_layer = false;
+        fs = CAGE_TRY(overlay_context(lower_fds, upper, work, per_layer));
+    }
+    if (!fs.created && errno == EINVAL && upper_base) {
+        // Older kernels clone the upper layer's mount only from the caller's own mount
+        // namespace ("failed to clone upperpath"): attach the tmpfs, over the top layer, for
+        // as long as the overlay takes to create; the overlay keeps its own clone of it.
+        CAGE_TRY(attach(upper_base.get(), lower_fds.front().get(), "the overlay upper directory"));
+        fs = CAGE_TRY(overlay_context(lower_fds, upper, work, per_layer));
+        int saved = errno;
+        sys::umount2(fd_path(upper_base.get()).c_str(), 2 /* MNT_DETACH */);
+        errno = saved;
+    }
+    if (!fs.created) {
         auto error = errno_error("create the overlay root", spec.lower_dirs.empty() ? "" : spec.lower_dirs.front());
-        if (auto log = context_log(fs.get()); !log.empty())
+        if (auto log = context_log(fs.fd.get()); !log.empty())
             error.what += " (" + log + ")";
         return std::unexpected(error);
     }
-    UniqueFd root(sys::fsmount(fs.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+    UniqueFd root(sys::fsmount(fs.fd.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
     if (!root)
         return std::unexpected(errno_error("mount the overlay root"));
     return root;

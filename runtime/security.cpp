@@ -117,11 +117,12 @@ Expected<void> enter_seccomp(const ExecContext& context)
 
 }  // namespace
 
-Expected<void> apply_rlimits()
+Expected<void> apply_rlimits(std::uint64_t max_processes)
 {
+    rlim_t nproc = max_processes > 0 ? static_cast<rlim_t>(max_processes) : processes;
     CAGE_TRY(lower_limit(RLIMIT_CORE, 0, 0, "core dump size"));
     CAGE_TRY(lower_limit(RLIMIT_NOFILE, open_files_soft, open_files_hard, "open files"));
-    CAGE_TRY(lower_limit(RLIMIT_NPROC, processes, processes, "process count"));
+    CAGE_TRY(lower_limit(RLIMIT_NPROC, nproc, nproc, "process count"));
     return {};
 }
 
@@ -170,7 +171,7 @@ Error exec_command(const ExecContext& context)
     auto prepared = [&]() -> Expected<void> {
         CAGE_TRY(reset_signals());
         CAGE_TRY(setup_session(context.terminal));
-        CAGE_TRY(apply_rlimits());
+        CAGE_TRY(apply_rlimits(context.max_processes));
         CAGE_TRY(caps::drop_bounding_set());
         CAGE_TRY(caps::lock_securebits());
         CAGE_TRY(set_ids(context.spec, context.can_setgroups));

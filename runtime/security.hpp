@@ -8,6 +8,7 @@
 #include <cage/spec.hpp>
 
 #include <functional>
+#include <cstdint>
 #include <string>
 
 namespace cage::security {
@@ -21,13 +22,16 @@ struct ExecContext {
     const seccomp::Filter& seccomp;
     const seccomp::Filter& seccomp_audited;
     std::function<Expected<void>(int listener)> hand_over_listener;
+    // RLIMIT_NPROC when no cgroup caps the processes (the pids limit), or 0 for the default.
+    std::uint64_t max_processes = 0;
 };
 
 // Only returns on failure; the error's exit_code is 126 or 127 when execve itself failed.
 Error exec_command(const ExecContext& context);
 
-// Resource limits of the command: no core dumps, bounded open files and processes.
-Expected<void> apply_rlimits();
+// Resource limits of the command: no core dumps, bounded open files and processes
+// (max_processes, or 16384 when 0; never above the caller's own limits).
+Expected<void> apply_rlimits(std::uint64_t max_processes = 0);
 
 // chdir, then refuse a working directory outside the container (CVE-2024-21626: a leaked
 // host directory fd would show as "(unreachable)/...").

@@ -32,6 +32,7 @@
 #include <optional>
 
 #include "runtime/caps.hpp"
+#include "runtime/cgroups.hpp"
 #include "runtime/devices.hpp"
 #include "runtime/idmap.hpp"
 #include "runtime/init.hpp"
@@ -67,6 +68,7 @@ struct Prepared {
     std::vector<Identity> binds;
     std::optional<winsize> window;
     seccomp::Filter audited_filter;  // spec.seccomp with refusals sent to the supervisor
+    std::unique_ptr<cgroups::Manager> cgroup;  // limits written; removed when this goes
 };
 
 Expected<Identity> identify(const std::string& path, const char* role)
@@ -120,6 +122,7 @@ Expected<Prepared> prepare(const Spec& spec)
         CAGE_TRY(seccomp::check_loadable(spec.seccomp));
         prepared.audited_filter = seccomp::with_notifications(spec.seccomp);
     }
+    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, warn));
     return prepared;
 }
 
@@ -258,7 +261,8 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
             return channel.send(sync::Message{sync::MsgType::seccomp_listener}, listener);
         };
         security::ExecContext context{spec, prepared.maps.can_setgroups(), pty ? pty->slave.get() : -1,
-                                      spec.seccomp, prepared.audited_filter, hand_over};
+                                      spec.seccomp, prepared.audited_filter, hand_over,
+                                      prepared.cgroup->nproc_fallback()};
         auto error = security::exec_command(context);
         (void)channel.send(sync::error_message(error));
         ::_exit(error.exit_code);
@@ -336,6 +340,22 @@ Error clone_error(int errnum)
     return errno_error("create the container's namespaces (clone3)");
 }
 
+// clone3 straight into the container's cgroup (CLONE_INTO_CGROUP, Linux 5.7+); a kernel that
+// refuses it gets a plain clone3, and the parent moves the child in before releasing it.
+pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
+{
+    if (cgroup_fd >= 0) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<std::uint64_t>(cgroup_fd);
+        pid_t pid = sys::clone3(&args);
+        if (pid >= 0 || (errno != EINVAL && errno != E2BIG))
+            return pid;
+        args.flags &= ~static_cast<std::uint64_t>(CLONE_INTO_CGROUP);
+        args.cgroup = 0;
+    }
+    return sys::clone3(&args);
+}
+
 }  // namespace
 
 Expected<Result> run(const Spec& spec)
@@ -355,7 +375,7 @@ Expected<Result> run(const Spec& spec)
     args.flags = namespaces::clone_flags(spec) | CLONE_PIDFD;
     args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
-    pid_t pid = sys::clone3(&args);
+    pid_t pid = clone_into_cgroup(args, prepared.cgroup->clone_fd());
     if (pid < 0)
         return std::unexpected(clone_error(errno));
     if (pid == 0) {
@@ -366,9 +386,17 @@ Expected<Result> run(const Spec& spec)
     ContainerGuard guard(pidfd);
     child_end.close();
 
+    if (!(args.flags & CLONE_INTO_CGROUP))
+        CAGE_TRY(prepared.cgroup->enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
-    return supervise::run({spec, guard.pidfd(), parent_end, signal_fd.get(), started});
+    auto result = CAGE_TRY(supervise::run({spec, guard.pidfd(), parent_end, signal_fd.get(), started,
+                                           prepared.cgroup.get()}));
+    auto usage = prepared.cgroup->usage();
+    result.memory_peak = usage.memory_peak;
+    result.oom_kills = usage.oom_kills;
+    CAGE_TRY(prepared.cgroup->destroy());
+    return result;
 }
 
 }  // namespace cage::runtime

@@ -140,7 +140,10 @@ private:
 
     void kill_container()
     {
-        // SIGKILL of pid 1 takes the whole PID namespace with it.
+        // SIGKILL of pid 1 takes the whole PID namespace with it; cgroup.kill takes every
+        // process of the cgroup at once (none can fork away while pid 1 dies).
+        if (c_.cgroup)
+            c_.cgroup->kill_all();
         sys::pidfd_send_signal(c_.pidfd, SIGKILL);
     }
 

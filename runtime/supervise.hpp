@@ -8,6 +8,7 @@
 
 #include <chrono>
 
+#include "runtime/cgroups.hpp"
 #include "runtime/sync.hpp"
 
 namespace cage::supervise {
@@ -21,6 +22,7 @@ struct Supervised {
     const sync::Channel& channel;
     int signal_fd;
     std::chrono::steady_clock::time_point started;
+    cgroups::Manager* cgroup = nullptr;  // stop and timeout kill everything in it
 };
 
 // Returns when pid 1 of the container has exited and been reaped.

@@ -7,6 +7,8 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "sandbox/audit.hpp"
+#include "runtime/cgroups.hpp"
+#include "runtime/util.hpp"
 #include "sandbox/sandbox.hpp"
 
 extern char** environ;
@@ -34,6 +36,31 @@ std::string describe(std::chrono::milliseconds duration)
     return std::to_string(ms) + "ms";
 }
 
+// This cage's command line (argv[0] first) and a path systemd-run can execute it by.
+std::pair<std::string, std::vector<std::string>> own_command_line()
+{
+    auto cmdline = read_small_file("/proc/self/cmdline").value_or("");
+    std::vector<std::string> argv;
+    for (std::size_t start = 0; start < cmdline.size();) {
+        auto end = cmdline.find('\0', start);
+        argv.push_back(cmdline.substr(start, end - start));
+        start = end == std::string::npos ? cmdline.size() : end + 1;
+    }
+    char exe[4096] = {};
+    // A sealed copy (CVE-2019-5736) is a memfd that another process cannot execute.
+    if (::readlink("/proc/self/exe", exe, sizeof(exe) - 1) > 0 && exe[0] == '/' && !std::string_view(exe).starts_with("/memfd:"))
+        return {exe, argv};
+    std::string name = argv.empty() ? "cage" : argv.front();
+    return {name.find('/') != std::string::npos ? name : find_in_path(name), argv};
+}
+
+void report_memory(const runtime::Spec& spec, const runtime::Result& result)
+{
+    std::string limit = spec.limits.memory ? describe_size(*spec.limits.memory) : "none";
+    std::string peak = result.memory_peak ? describe_amount(*result.memory_peak) : "unknown";
+    std::fprintf(stderr, "cage: killed: out of memory (limit %s, peak %s)\n", limit.c_str(), peak.c_str());
+}
+
 int fail(const Error& error)
 {
     std::fprintf(stderr, "cage: %s\n", error.message().c_str());
@@ -58,11 +85,16 @@ int cmd_run(std::span<const std::string> args)
         return fail(spec.error());
     sandbox::AuditLog audit(*options->name);
     spec->on_denial = [&audit](const seccomp::Denial& denial) { audit.record(denial); };
+    auto [exe, argv] = own_command_line();
+    if (auto scoped = cgroups::maybe_reexec_in_scope(spec->limits, exe, std::span(argv).subspan(std::min<std::size_t>(1, argv.size()))); !scoped)
+        return fail(scoped.error());
     auto result = runtime::run(*spec);
     if (!result)
         return fail(result.error());
     if (auto summary = sandbox::refusal_summary(result->refused, *options->name); !summary.empty())
         std::fprintf(stderr, "cage: %s\n", summary.c_str());
+    if (result->oom_kills > 0)
+        report_memory(*spec, *result);
     if (result->timed_out)
         std::fprintf(stderr, "cage: timed out after %s: the container was killed\n",
                      describe(spec->timeout).c_str());

@@ -1,6 +1,8 @@
 #include "cli/options.hpp"
 
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <limits>
 #include <tuple>
 
@@ -13,6 +15,24 @@ Expected<std::uint32_t> parse_id(std::string_view text, const char* what)
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (text.empty() || ec != std::errc{} || end != text.data() + text.size() ||
         value == std::numeric_limits<std::uint32_t>::max())
+        return std::unexpected(usage_error(std::string("invalid ") + what, std::string(text)));
+    return value;
+}
+
+// "max" (unlimited) or what parse gives.
+template <class T, class Parse>
+Expected<std::optional<T>> limit_or_max(std::string_view text, Parse parse)
+{
+    if (text == "max")
+        return std::optional<T>{};
+    return std::optional<T>(CAGE_TRY(parse(text)));
+}
+
+Expected<std::uint64_t> parse_count(std::string_view text, std::uint64_t low, std::uint64_t high, const char* what)
+{
+    std::uint64_t value = 0;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < low || value > high)
         return std::unexpected(usage_error(std::string("invalid ") + what, std::string(text)));
     return value;
 }
@@ -47,12 +67,25 @@ const char* const run_usage =
     "      --seccomp PROFILE  default, strict, unconfined, or a profile file (cage YAML or\n"
     "                         Docker/OCI JSON; see cage-profile(5)); default: default\n"
     "  -T, --no-tty           never allocate a pseudo-terminal\n"
+    "      --memory SIZE      memory limit of the container (default: 4G; max: none)\n"
+    "      --memory-swap SIZE swap it may use besides (default: 0)\n"
+    "      --pids N           most processes and threads at once (default: 512; max: none)\n"
+    "      --cpus N           CPU time, in CPUs, may be fractional: 0.5, 2 (default: unlimited)\n"
+    "      --io-weight N      relative block I/O weight, 1-10000 (default: the kernel's, 100)\n"
+    "      --best-effort-limits  run even when a limit given above cannot be enforced\n"
     "  -h, --help             show this help\n"
     "\n"
     "A pseudo-terminal is allocated when stdin and stdout are terminals. Only TERM, LANG, LC_*,\n"
     "TZ, COLORTERM and --env variables reach the command, plus PATH, HOME and USER.\n"
     "System calls the seccomp profile refuses are logged (see 'cage logs NAME') and counted in\n"
     "a one-line summary at exit.\n"
+    "\n"
+    "Limits are enforced by a cgroup v2 of the container's own, removed at exit: as root under\n"
+    "/sys/fs/cgroup; rootless inside the subtree systemd delegates to the user (run under\n"
+    "'systemd-run --user --scope -p Delegate=yes', or a user@.service drop-in with\n"
+    "'Delegate=cpu io memory pids'; see cage-run(1)). Without one, cage warns, caps processes\n"
+    "with RLIMIT_NPROC, and refuses a limit given on the command line (exit 125) unless\n"
+    "--best-effort-limits. Killed for memory: 'cage: killed: out of memory', exit 137.\n"
     "\n"
     "Exit status: the command's own; 128+N if it was killed by signal N; 124 after --timeout;\n"
     "125 if cage itself failed; 126 if the command cannot be executed; 127 if it is not found.\n";
@@ -80,6 +113,69 @@ Expected<std::chrono::milliseconds> parse_duration(std::string_view text)
     if (ec != std::errc{} || end == text.data() || scale == 0 || number == 0 || number > max_ms / scale)
         return std::unexpected(usage_error("invalid duration (use 30s, 15m, 1h or 250ms)", std::string(text)));
     return std::chrono::milliseconds(number * scale);
+}
+
+Expected<std::uint64_t> parse_size(std::string_view text)
+{
+    auto bad = [&] { return std::unexpected(usage_error("invalid size (use 512M, 4G, 1.5G or bytes)", std::string(text))); };
+    std::size_t digits = text.find_first_not_of("0123456789.");
+    auto number = text.substr(0, digits);
+    auto unit = digits == std::string_view::npos ? std::string_view{} : text.substr(digits);
+    if (number.empty() || number.front() == '.' || number.back() == '.' || number.find('.') != number.rfind('.'))
+        return bad();
+    static constexpr std::string_view units = "kmgt";
+    std::uint64_t scale = 1;
+    if (!unit.empty()) {
+        auto index = units.find(static_cast<char>(unit.front() | 0x20));
+        auto rest = unit.substr(1);
+        if (index == std::string_view::npos || !(rest.empty() || rest == "B" || rest == "iB" || rest == "b"))
+            return bad();
+        scale = std::uint64_t{1} << (10 * (index + 1));
+    }
+    double value = 0;
+    if (std::sscanf(std::string(number).c_str(), "%lf", &value) != 1)
+        return bad();
+    double bytes = std::floor(value * static_cast<double>(scale));
+    if (!(bytes >= 1) || bytes >= 0x1p63)
+        return bad();
+    return static_cast<std::uint64_t>(bytes);
+}
+
+Expected<double> parse_cpus(std::string_view text)
+{
+    double value = 0;
+    int used = 0;
+    std::string copy(text);
+    if (copy.empty() || copy.find_first_not_of("0123456789.") != std::string::npos ||
+        std::sscanf(copy.c_str(), "%lf%n", &value, &used) != 1 || used != static_cast<int>(copy.size()) ||
+        !(value > 0) || value > 4096)
+        return std::unexpected(usage_error("invalid number of CPUs (use 0.5, 1, 2 ...)", copy));
+    return value;
+}
+
+std::string describe_size(std::uint64_t bytes)
+{
+    static constexpr const char* names[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; ++i) {
+        std::uint64_t unit = std::uint64_t{1} << (10 * (4 - i));
+        if (bytes >= unit && bytes % unit == 0)
+            return std::to_string(bytes / unit) + " " + names[i];
+    }
+    return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
+}
+
+std::string describe_amount(std::uint64_t bytes)
+{
+    static constexpr const char* names[] = {"TiB", "GiB", "MiB", "KiB"};
+    for (int i = 0; i < 4; ++i) {
+        std::uint64_t unit = std::uint64_t{1} << (10 * (4 - i));
+        if (bytes >= unit) {
+            char text[32];
+            std::snprintf(text, sizeof(text), "%.1f %s", static_cast<double>(bytes) / static_cast<double>(unit), names[i]);
+            return text;
+        }
+    }
+    return std::to_string(bytes) + (bytes == 1 ? " byte" : " bytes");
 }
 
 Expected<std::pair<std::uint32_t, std::uint32_t>> parse_user(std::string_view text)
@@ -178,6 +274,28 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
             options.seccomp = value;
         } else if (CAGE_TRY(value_of(arg, "--timeout", value))) {
             options.timeout = CAGE_TRY(parse_duration(value));
+        } else if (arg == "--best-effort-limits") {
+            options.best_effort_limits = true;
+        } else if (CAGE_TRY(value_of(arg, "--memory", value))) {
+            options.limits.memory = CAGE_TRY(limit_or_max<std::uint64_t>(value, parse_size));
+            options.limits.require_memory = options.limits.memory.has_value();
+        } else if (CAGE_TRY(value_of(arg, "--memory-swap", value))) {
+            options.limits.swap = CAGE_TRY(limit_or_max<std::uint64_t>(value, [](std::string_view text) -> Expected<std::uint64_t> {
+                return text == "0" ? 0 : parse_size(text);
+            }));
+            options.limits.require_memory = true;
+        } else if (CAGE_TRY(value_of(arg, "--pids", value))) {
+            options.limits.pids = CAGE_TRY(limit_or_max<std::uint64_t>(value, [](std::string_view text) {
+                return parse_count(text, 1, std::uint64_t{1} << 22, "--pids (use a number from 1, or max)");
+            }));
+            options.limits.require_pids = options.limits.pids.has_value();
+        } else if (CAGE_TRY(value_of(arg, "--cpus", value))) {
+            options.limits.cpus = CAGE_TRY(limit_or_max<double>(value, parse_cpus));
+            options.limits.require_cpus = options.limits.cpus.has_value();
+        } else if (CAGE_TRY(value_of(arg, "--io-weight", value))) {
+            options.limits.io_weight = static_cast<std::uint32_t>(
+                CAGE_TRY(parse_count(value, 1, 10000, "--io-weight (use 1 to 10000)")));
+            options.limits.require_io_weight = true;
         } else {
             return std::unexpected(usage_error("unknown option", std::string(arg)));
         }

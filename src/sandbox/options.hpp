@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <cage/spec.hpp>
+
 namespace cage::sandbox {
 
 struct Volume {
@@ -37,6 +39,10 @@ struct RunOptions {
     TtyMode tty = TtyMode::automatic;
     bool help = false;
     std::vector<std::string> command;
+    // --memory, --memory-swap, --pids, --cpus, --io-weight (given ones are required), and
+    // --best-effort-limits (none is required).
+    runtime::Limits limits;
+    bool best_effort_limits = false;
 };
 
 }  // namespace cage::sandbox

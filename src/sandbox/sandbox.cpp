@@ -229,6 +229,10 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     spec.terminal = options.tty == TtyMode::automatic && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
     spec.timeout = options.timeout;
     spec.seccomp = CAGE_TRY(seccomp_filter(options.seccomp));
+    spec.limits = options.limits;
+    if (options.best_effort_limits)
+        spec.limits.require_memory = spec.limits.require_pids = spec.limits.require_cpus =
+            spec.limits.require_io_weight = false;
     return spec;
 }
 

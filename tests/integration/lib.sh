@@ -121,6 +121,10 @@ find_probe_pid() {
     return 1
 }
 
+# without_limits_warning: stdin without the one line cage prints on a host where it cannot
+# enforce its default resource limits (t-cgroups.sh tests that line; elsewhere it is noise).
+without_limits_warning() { grep -v '^cage: warning: resource limits are' || true; }
+
 # Print the plan (TAP allows it last) and fail the file when any test failed.
 done_testing() {
     [ "$_tap_n" -gt 0 ] || bail "no test ran"

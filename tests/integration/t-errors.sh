@@ -11,6 +11,7 @@ if [ "$MODE" = root ]; then
         'echo 0 > /proc/sys/user/max_user_namespaces && exec "$0" run --rootfs "$1" -- /bin/true' \
         "$CAGE" "$ROOTFS" 2>&1)
     status=$?
+    out=$(printf '%s\n' "$out" | without_limits_warning)
     is "$status" 125 "user namespaces refused: exit 125"
     is "$(printf '%s\n' "$out" | wc -l | tr -d ' ')" 1 "user namespaces refused: one line"
     like "$out" "^cage: create the container's namespaces: .*\[/proc/sys/user/max_user_namespaces\]; .*sysctl -w user.max_user_namespaces=" "it names the sysctl and the fix"

@@ -579,6 +579,72 @@ static int cmd_spawn_sleepers(char **args)
     return 0;
 }
 
+/* hog MIB: allocate MIB MiB one MiB at a time, touching every page; "hogged=MIB" only if all of it fit. */
+static int cmd_hog(char **args)
+{
+    long mib;
+    if (parse_long(args[0], 1, 1 << 20, &mib) < 0)
+        return bad_arg("MiB", args[0]);
+    long page = sysconf(_SC_PAGESIZE);
+    for (long i = 0; i < mib; i++) {
+        char *chunk = malloc(1 << 20);
+        if (!chunk)
+            return fail("malloc");
+        for (long off = 0; off < (1 << 20); off += page)
+            chunk[off] = (char)(i + 1);
+    }
+    printf("hogged=%ld\n", mib);
+    return 0;
+}
+
+/* fork-until-refused MAX HOLD: fork children that sleep HOLD+1 s until fork fails or MAX are up;
+ * print "forked=N refused=ERRNAME" (refused=none when MAX was reached), then hold HOLD s. */
+static int cmd_fork_until_refused(char **args)
+{
+    long max;
+    double hold;
+    if (parse_long(args[0], 0, 100000, &max) < 0)
+        return bad_arg("count", args[0]);
+    if (parse_seconds(args[1], &hold) < 0)
+        return bad_arg("seconds", args[1]);
+    long n = 0;
+    const char *refused = "none";
+    for (; n < max; n++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            refused = errname(errno);
+            break;
+        }
+        if (pid == 0) {
+            sleep_seconds(hold + 1);
+            _exit(0);
+        }
+    }
+    printf("forked=%ld refused=%s\n", n, refused);
+    fflush(stdout);
+    sleep_seconds(hold);
+    return 0;
+}
+
+/* busy SECONDS: spin for SECONDS of wall time; print the CPU time it got, "cpu_ms=N". */
+static int cmd_busy(char **args)
+{
+    double seconds;
+    if (parse_seconds(args[0], &seconds) < 0)
+        return bad_arg("seconds", args[0]);
+    struct timespec start, now, cpu;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    volatile unsigned long spin = 0;
+    do {
+        for (int i = 0; i < 100000; i++)
+            spin++;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9 < seconds);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+    printf("cpu_ms=%ld\n", (long)cpu.tv_sec * 1000 + cpu.tv_nsec / 1000000);
+    return 0;
+}
+
 static int count_zombies(void)
 {
     DIR *d = opendir("/proc");
@@ -770,6 +836,9 @@ static const struct command commands[] = {
     {"daemon", "SECONDS PIDFILE", 2, cmd_daemon},
     {"spawn-sleepers", "N SECONDS", 2, cmd_spawn_sleepers},
     {"zombie", "", 0, cmd_zombie},
+    {"hog", "MIB", 1, cmd_hog},
+    {"fork-until-refused", "MAX HOLD-SECONDS", 2, cmd_fork_until_refused},
+    {"busy", "SECONDS", 1, cmd_busy},
     {"signal-wait", "", 0, cmd_signal_wait},
     {"syscall", "NAME|NUMBER [ARG...]", 1, cmd_syscall},
     {"int80", "NUMBER", 1, cmd_int80},

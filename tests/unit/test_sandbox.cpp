@@ -357,6 +357,32 @@ TEST_CASE("sandbox: make_spec turns options into a Spec")
     CHECK(generated->upper_dir == data_dir() + "/containers/" + generated->hostname + "/upper");
 }
 
+TEST_CASE("sandbox: make_spec passes the limits; --best-effort-limits requires none of them")
+{
+    TempDir rootfs;
+    TempDir workspace;
+    RunOptions options;
+    options.rootfs = rootfs.path;
+    options.workspace = workspace.path;
+    options.command = {"true"};
+    options.limits.memory = 1u << 30;
+    options.limits.require_memory = options.limits.require_pids = true;
+    options.limits.require_cpus = options.limits.require_io_weight = true;
+    auto spec = make_spec(options, {});
+    REQUIRE(spec.has_value());
+    CHECK(spec->limits.memory == 1u << 30);
+    CHECK(spec->limits.require_memory);
+    CHECK(spec->limits.require_io_weight);
+    options.best_effort_limits = true;
+    spec = make_spec(options, {});
+    REQUIRE(spec.has_value());
+    CHECK(spec->limits.memory == 1u << 30);
+    CHECK_FALSE(spec->limits.require_memory);
+    CHECK_FALSE(spec->limits.require_pids);
+    CHECK_FALSE(spec->limits.require_cpus);
+    CHECK_FALSE(spec->limits.require_io_weight);
+}
+
 TEST_CASE("sandbox: make_spec refuses bad names, missing directories and files as directories")
 {
     TempDir rootfs;

@@ -14,8 +14,9 @@
 // run() creates user, mount, PID, network, UTS, IPC and cgroup namespaces with one clone3,
 // maps the caller to spec.uid/gid, builds an overlay root over spec.lower_dirs, mounts /proc,
 // /sys (read-only), a minimal /dev and a tmpfs /tmp, pivots into it, drops every capability,
-// sets no_new_privs and executes the command under a small pid-1 init. It returns when the
-// command has exited and nothing of the container is left.
+// sets no_new_privs and executes the command under a small pid-1 init, in a cgroup v2 of its
+// own holding spec.limits where one can be had (see Limits in cage/spec.hpp). It returns when
+// the command has exited and nothing of the container is left, its cgroup included.
 //
 // While run() is active it blocks SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGWINCH and SIGCHLD in
 // the calling thread and handles them itself (a stop request, a terminal resize); the

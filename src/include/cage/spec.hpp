@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,25 @@ struct Bind {
     std::string source;       // host path (file or directory); must exist
     std::string destination;  // absolute path inside the container
     bool read_only = false;
+};
+
+// Resource limits of the whole container (every process in it), enforced by a cgroup v2 of
+// its own: memory.max, memory.swap.max, pids.max, cpu.max, io.weight. nullopt = unlimited.
+// Where no cgroup v2 can be used (a cgroup v1 host; rootless without a delegated subtree)
+// the limits are not enforced: run() warns once and caps the command's processes with
+// RLIMIT_NPROC = pids instead, unless a limit marked required cannot be enforced, in which
+// case run() fails with exit code 125.
+struct Limits {
+    std::optional<std::uint64_t> memory = std::uint64_t{4} << 30;  // bytes (memory.max)
+    std::optional<std::uint64_t> swap;  // bytes (memory.swap.max); nullopt: 0 when memory is limited
+    std::optional<std::uint64_t> pids = 512;  // pids.max
+    std::optional<double> cpus;               // CPUs' worth of time (cpu.max), may be fractional
+    std::optional<std::uint32_t> io_weight;   // 1..10000 (io.weight)
+    // Limits the caller insisted on: run() fails rather than run without them.
+    bool require_memory = false;
+    bool require_pids = false;
+    bool require_cpus = false;
+    bool require_io_weight = false;
 };
 
 struct Spec {
@@ -71,6 +91,8 @@ struct Spec {
 
     // Called with one-line warnings (for example a single-id map fallback). Default: stderr.
     std::function<void(const std::string&)> warn;
+
+    Limits limits;
 };
 
 struct Result {
@@ -80,6 +102,13 @@ struct Result {
     bool stopped = false;  // ended by a stop request (SIGINT/SIGTERM/SIGHUP to the caller)
     std::chrono::nanoseconds elapsed{0};
     std::map<std::string, std::uint64_t> refused;  // system call name -> times refused
+
+    // From the container's cgroup (absent when no cgroup v2 was used): the most memory it
+    // used at once (memory.peak, bytes), and how many of its processes the kernel killed
+    // for going over the memory limit (memory.events oom_kill; then the whole container is
+    // killed, exit_code 137).
+    std::optional<std::uint64_t> memory_peak;
+    std::uint64_t oom_kills = 0;
 };
 
 }  // namespace cage::runtime
