@@ -7,5 +7,9 @@
 namespace cage::cli {
 
 int cmd_run(std::span<const std::string> args);
+int cmd_images(std::span<const std::string> args);
+int cmd_rmi(std::span<const std::string> args);
+int cmd_prune(std::span<const std::string> args);
+int cmd_import(std::span<const std::string> args);
 
 }  // namespace cage::cli

@@ -21,6 +21,10 @@ constexpr const char* usage =
     "\n"
     "Commands:\n"
     "  run        run a command in a new container (see 'cage run --help')\n"
+    "  images     list stored images\n"
+    "  import     store images from an OCI layout or a docker archive\n"
+    "  rmi        remove image references\n"
+    "  prune      remove layers and blobs no image uses\n"
     "  version    print the version\n"
     "  help       show this help\n";
 
@@ -44,6 +48,10 @@ int cmd_help(std::span<const std::string>)
 
 constexpr Command commands[] = {
     {"run", cage::cli::cmd_run, true},
+    {"images", cage::cli::cmd_images, false},
+    {"import", cage::cli::cmd_import, false},
+    {"rmi", cage::cli::cmd_rmi, false},
+    {"prune", cage::cli::cmd_prune, false},
     {"version", cmd_version, false},
     {"--version", cmd_version, false},
     {"help", cmd_help, false},

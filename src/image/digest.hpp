@@ -1,0 +1,40 @@
+// sha256 digests: the content addresses of blobs and the diff_ids of unpacked layers.
+#pragma once
+
+#include <cage/error.hpp>
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+
+namespace cage::image {
+
+// True for "sha256:" followed by exactly 64 lowercase hex digits (the only algorithm cage
+// accepts; anything else is refused rather than trusted).
+bool valid_digest(std::string_view digest);
+// The 64 hex digits of a valid digest.
+std::string_view digest_hex(std::string_view digest);
+
+// Incremental sha256 (OpenSSL's EVP interface).
+class Sha256 {
+public:
+    Sha256();
+    ~Sha256();
+    Sha256(const Sha256&) = delete;
+    Sha256& operator=(const Sha256&) = delete;
+
+    void update(const void* data, std::size_t size);
+    // "sha256:<hex>"; the hasher cannot be used afterwards.
+    std::string finish();
+
+private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+std::string sha256_of(std::string_view data);
+// The digest of a whole file read through the descriptor (from its current offset).
+Expected<std::string> sha256_of_fd(int fd);
+
+}  // namespace cage::image
