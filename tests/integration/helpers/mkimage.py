@@ -3,8 +3,10 @@
 
   mkimage.py layer OUT.tar[.gz|.zst] ENTRY...   a layer from entries (see below)
   mkimage.py dirlayer OUT.tar[.gz|.zst] DIR      a layer holding DIR's tree (like tar -C DIR .)
-  mkimage.py oci OUTDIR [--tag T] [--config JSON] [--raw-diff-id N=DIGEST] LAYER...
-                                                 an OCI image layout, layers bottom first
+  mkimage.py oci OUTDIR [--tag T] [--config JSON] [--raw-diff-id N=DIGEST] [--generate N] LAYER...
+                                                 an OCI image layout, layers bottom first;
+                                                 --generate adds N layers on top, layer K
+                                                 holding layers/nK and top (both "K")
   mkimage.py docker OUT.tar [--tag REPO:T] [--config JSON] LAYER...
                                                  a docker-archive tarball (docker save)
 
@@ -122,6 +124,9 @@ def options(args):
         elif args[i] == "--config":
             result["config"] = json.loads(args[i + 1])
             i += 2
+        elif args[i] == "--generate":
+            result["generate"] = int(args[i + 1])
+            i += 2
         elif args[i] == "--raw-diff-id":
             n, _, digest = args[i + 1].partition("=")
             result["diff"][int(n)] = digest
@@ -158,8 +163,14 @@ def cmd_oci(out, args):
         return {"digest": digest, "size": len(data)}
 
     descriptors, diff_ids = [], []
-    for n, path in enumerate(layers):
-        data = open(path, "rb").read()
+    contents = [open(path, "rb").read() for path in layers]
+    for k in range(1, opts.get("generate", 0) + 1):
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            add(tar, "f", "layers/n%d" % k, str(k))
+            add(tar, "f", "top", str(k))
+        contents.append(buffer.getvalue())
+    for n, data in enumerate(contents):
         descriptors.append(dict(mediaType=media_type(data), **blob(data)))
         diff_ids.append(opts["diff"].get(n, sha256(decompress(data))))
     config = dict(mediaType="application/vnd.oci.image.config.v1+json", **blob(image_config(opts, diff_ids)))
