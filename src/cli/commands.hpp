@@ -11,5 +11,8 @@ int cmd_images(std::span<const std::string> args);
 int cmd_rmi(std::span<const std::string> args);
 int cmd_prune(std::span<const std::string> args);
 int cmd_import(std::span<const std::string> args);
+int cmd_pull(std::span<const std::string> args);
+int cmd_login(std::span<const std::string> args);
+int cmd_logout(std::span<const std::string> args);
 
 }  // namespace cage::cli

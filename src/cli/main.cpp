@@ -22,9 +22,12 @@ constexpr const char* usage =
     "Commands:\n"
     "  run        run a command in a new container (see 'cage run --help')\n"
     "  images     list stored images\n"
+    "  pull       download an image from a registry\n"
     "  import     store images from an OCI layout or a docker archive\n"
     "  rmi        remove image references\n"
     "  prune      remove layers and blobs no image uses\n"
+    "  login      store credentials for a registry\n"
+    "  logout     remove the credentials of a registry\n"
     "  version    print the version\n"
     "  help       show this help\n";
 
@@ -51,6 +54,9 @@ constexpr Command commands[] = {
     {"images", cage::cli::cmd_images, false},
     {"import", cage::cli::cmd_import, false},
     {"rmi", cage::cli::cmd_rmi, false},
+    {"pull", cage::cli::cmd_pull, false},
+    {"login", cage::cli::cmd_login, false},
+    {"logout", cage::cli::cmd_logout, false},
     {"prune", cage::cli::cmd_prune, false},
     {"version", cmd_version, false},
     {"--version", cmd_version, false},
