@@ -7,6 +7,8 @@
                                                  an OCI image layout, layers bottom first;
                                                  --generate adds N layers on top, layer K
                                                  holding layers/nK and top (both "K")
+  (--index: index.json points to an image index with a linux/amd64 and a linux/arm64
+   entry, the same layers, Env ARCH=amd64 or ARCH=arm64)
   mkimage.py docker OUT.tar [--tag REPO:T] [--config JSON] LAYER...
                                                  a docker-archive tarball (docker save)
 
@@ -124,6 +126,9 @@ def options(args):
         elif args[i] == "--config":
             result["config"] = json.loads(args[i + 1])
             i += 2
+        elif args[i] == "--index":
+            result["index"] = True
+            i += 1
         elif args[i] == "--generate":
             result["generate"] = int(args[i + 1])
             i += 2
@@ -173,10 +178,22 @@ def cmd_oci(out, args):
     for n, data in enumerate(contents):
         descriptors.append(dict(mediaType=media_type(data), **blob(data)))
         diff_ids.append(opts["diff"].get(n, sha256(decompress(data))))
-    config = dict(mediaType="application/vnd.oci.image.config.v1+json", **blob(image_config(opts, diff_ids)))
-    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                           "config": config, "layers": descriptors}).encode()
-    entry = dict(mediaType="application/vnd.oci.image.manifest.v1+json", **blob(manifest))
+    def image_manifest(options):
+        config = dict(mediaType="application/vnd.oci.image.config.v1+json", **blob(image_config(options, diff_ids)))
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                               "config": config, "layers": descriptors}).encode()
+        return dict(mediaType="application/vnd.oci.image.manifest.v1+json", **blob(manifest))
+
+    if opts.get("index"):
+        entries = []
+        for arch in ("arm64", "amd64"):
+            variant = dict(opts, config=dict(opts["config"], Env=["PATH=/usr/bin:/bin", "ARCH=" + arch]))
+            entries.append(dict(image_manifest(variant), platform={"os": "linux", "architecture": arch}))
+        index = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                            "manifests": entries}).encode()
+        entry = dict(mediaType="application/vnd.oci.image.index.v1+json", **blob(index))
+    else:
+        entry = image_manifest(opts)
     if opts["tag"]:
         entry["annotations"] = {"org.opencontainers.image.ref.name": opts["tag"]}
     with open(out + "/index.json", "w") as f:
