@@ -91,6 +91,8 @@ std::optional<Challenge> parse_challenge(std::string_view header)
         } else {
             auto end = rest.find(',');
             value = std::string(rest.substr(0, end));
+            while (!value.empty() && (value.back() == ' ' || value.back() == '\t'))
+                value.pop_back();
             rest.remove_prefix(end == std::string_view::npos ? rest.size() : end);
         }
         challenge.params[key] = value;

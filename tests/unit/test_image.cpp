@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "image/auth.hpp"
 #include "image/digest.hpp"
 #include "image/manifest.hpp"
 #include "image/reference.hpp"
@@ -387,4 +388,62 @@ TEST_CASE("image: users and commands from an image config")
     config.entrypoint.clear();
     CHECK(cage::sandbox::image_command(config, {"mine", "2"}) == Parts{"mine", "2"});
     CHECK(cage::sandbox::image_environment(config) == Parts{"A=1", "B="});
+}
+
+TEST_CASE("image: WWW-Authenticate challenges")
+{
+    auto bearer = parse_challenge(
+        R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull")");
+    REQUIRE(bearer.has_value());
+    CHECK(bearer->scheme == "bearer");
+    CHECK(bearer->params["realm"] == "https://auth.docker.io/token");
+    CHECK(bearer->params["service"] == "registry.docker.io");
+    CHECK(bearer->params["scope"] == "repository:library/alpine:pull");
+    auto basic = parse_challenge(R"(Basic realm="cage-test")");
+    REQUIRE(basic.has_value());
+    CHECK(basic->scheme == "basic");
+    CHECK(basic->params["realm"] == "cage-test");
+    auto unquoted = parse_challenge(R"(bearer realm=https://r/t, service=s ,error="insufficient_scope")");
+    REQUIRE(unquoted.has_value());
+    CHECK(unquoted->params["realm"] == "https://r/t");
+    CHECK(unquoted->params["service"] == "s");
+    CHECK(unquoted->params["error"] == "insufficient_scope");
+    CHECK(parse_challenge(R"(Bearer realm="a\"b")")->params["realm"] == "a\"b");
+    CHECK_FALSE(parse_challenge("Negotiate abc").has_value());
+    CHECK_FALSE(parse_challenge(R"(Bearer realm="unterminated)").has_value());
+    CHECK(parse_challenge("Basic")->params.empty());
+}
+
+TEST_CASE("image: auth files")
+{
+    CHECK(base64_encode("user:pass") == "dXNlcjpwYXNz");
+    CHECK(base64_decode("dXNlcjpwYXNz") == "user:pass");
+    CHECK(base64_decode("YQ==") == "a");
+    CHECK(base64_decode("YWI=") == "ab");
+    CHECK_FALSE(base64_decode("abc").has_value());
+    CHECK_FALSE(base64_decode("!!!!").has_value());
+    CHECK(normalize_auth_key("https://index.docker.io/v1/") == "docker.io");
+    CHECK(normalize_auth_key("registry-1.docker.io") == "docker.io");
+    CHECK(normalize_auth_key("http://127.0.0.1:5000") == "127.0.0.1:5000");
+    CHECK(normalize_auth_key("ghcr.io") == "ghcr.io");
+
+    std::string file = R"({"auths":{"https://index.docker.io/v1/":{"auth":"dXNlcjpwYXNz"},
+        "ghcr.io":{"auth":"b3RoZXI6c2VjcmV0OndpdGg6Y29sb25z"}},"credsStore":"desktop"})";
+    CHECK(*credentials_in(file, "docker.io") == Credentials{"user", "pass"});
+    CHECK(*credentials_in(file, "ghcr.io") == Credentials{"other", "secret:with:colons"});
+    CHECK_FALSE(credentials_in(file, "quay.io")->has_value());
+    CHECK_FALSE(credentials_in("", "quay.io")->has_value());
+    CHECK_FALSE(credentials_in("[]", "quay.io").has_value());
+    CHECK_FALSE(credentials_in(R"({"auths":{"q.io":{"auth":"bm9jb2xvbg=="}}})", "q.io").has_value());
+
+    auto updated = with_credentials(file, "docker.io", Credentials{"new", "pw"});
+    REQUIRE(updated.has_value());
+    CHECK(*credentials_in(*updated, "docker.io") == Credentials{"new", "pw"});
+    CHECK(*credentials_in(*updated, "ghcr.io") == Credentials{"other", "secret:with:colons"});
+    CHECK(updated->find("index.docker.io") == std::string::npos);  // the old spelling is replaced
+    CHECK(updated->find("credsStore") != std::string::npos);       // other settings survive
+    auto removed = with_credentials(*updated, "docker.io", std::nullopt);
+    REQUIRE(removed.has_value());
+    CHECK_FALSE(credentials_in(*removed, "docker.io")->has_value());
+    CHECK(credentials_in(*removed, "ghcr.io")->has_value());
 }
