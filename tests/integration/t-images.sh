@@ -148,6 +148,7 @@ kill -KILL "$job" 2>/dev/null
 wait "$job" 2>/dev/null
 cagei images --format json | python3 -c 'import json,sys; json.load(sys.stdin)'
 ok $? "after kill -9 during import, cage images still reads a consistent store"
+cagei images | grep -q "bulk" && diag "(the first attempt had completed before the kill)"
 cagei import "$BUILD/bulk" bulk:1 >/dev/null 2>&1
 ok $? "the import, run again, completes"
 is "$(cagei run -T bulk:1 /bin/sh -c 'ls /bulk | wc -l; wc -c </bulk/zeros' 2>&1)" "501
