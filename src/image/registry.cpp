@@ -250,6 +250,10 @@ Expected<std::string> pull(Store& store, const Reference& reference, const PullO
     std::vector<Descriptor> needed;
     for (const auto& layer : manifest.layers)
         needed.push_back(layer);
+    if (manifest.config.size > static_cast<std::int64_t>(max_config_bytes))
+        return std::unexpected(plain_error("refused image: its config is larger than " +
+                                               std::to_string(max_config_bytes) + " bytes",
+                                           manifest.config.digest));
     // Layers already unpacked need no download: the config says which ones those are.
     CAGE_TRY(fetch_blob(session, store, reference.repository, manifest.config));
     auto config_text = CAGE_TRY(store.read_blob(manifest.config.digest, max_config_bytes));

@@ -447,3 +447,70 @@ TEST_CASE("image: auth files")
     CHECK_FALSE(credentials_in(*removed, "docker.io")->has_value());
     CHECK(credentials_in(*removed, "ghcr.io")->has_value());
 }
+
+TEST_CASE("image: the store verifies blobs, unpacks layers once, finds and prunes images")
+{
+    TempDir tmp;
+    auto store = Store::open(tmp.path + "/store");
+    REQUIRE(store.has_value());
+    REQUIRE(store->lock().has_value());
+    // A blob is stored only under the digest of its content.
+    auto wrong = store->put_blob("content", zero_digest);
+    REQUIRE_FALSE(wrong.has_value());
+    CHECK(wrong.error().what.starts_with("refused blob: its content does not match its digest"));
+    CHECK_FALSE(store->has_blob(zero_digest));
+    CHECK(fs::is_empty(tmp.path + "/store/blobs/sha256"));
+    auto digest = store->put_blob("content", sha256_of("content"));
+    REQUIRE(digest.has_value());
+    CHECK(*store->read_blob(*digest, 100) == "content");
+    CHECK_FALSE(store->read_blob(*digest, 3).has_value());  // over the caller's bound
+    {
+        auto writer = store->new_blob(4);
+        REQUIRE(writer.has_value());
+        CHECK_FALSE(writer->write("12345", 5).has_value());  // over the declared size
+    }  // an uncommitted writer removes its temporary file
+
+    // A layer: unpacked under its diff_id, refused under another.
+    auto tar = write_tar(tmp.path + "/layer.tar", {{"hello", 'f', "world"}});
+    int fd = ::open(tar.c_str(), O_RDONLY | O_CLOEXEC);
+    auto blob = store->put_blob(fd, "", 1 << 20);
+    ::close(fd);
+    REQUIRE(blob.has_value());
+    auto bad_layer = store->add_layer(*blob, one_digest, UnpackOptions{});
+    REQUIRE_FALSE(bad_layer.has_value());
+    CHECK(bad_layer.error().what.find("does not match the image's diff_id") != std::string::npos);
+    CHECK(fs::is_empty(tmp.path + "/store/layers"));
+    std::string diff_id = *blob;  // an uncompressed tar is its own diff
+    REQUIRE(store->add_layer(*blob, diff_id, UnpackOptions{}).has_value());
+    CHECK(store->has_layer(diff_id));
+    std::ifstream hello(store->layer_path(diff_id) + "/hello");
+    std::string word;
+    hello >> word;
+    CHECK(word == "world");
+
+    ImageRecord record{"", *digest, {diff_id}, {*blob}, 5, ""};
+    REQUIRE(store->tag("localhost/one:1", record).has_value());
+    REQUIRE(store->tag("docker.io/library/two:latest", record).has_value());
+    CHECK(store->find("one:1")->first == "localhost/one:1");
+    CHECK(store->find("two")->first == "docker.io/library/two:latest");
+    CHECK(store->find(std::string(digest_hex(*digest)).substr(0, 6))->second.config == *digest);
+    CHECK_FALSE(store->find("three").has_value());
+    CHECK_FALSE(store->find("abc").has_value());  // too short to be an id prefix
+
+    auto orphan = store->put_blob("orphan", sha256_of("orphan"));
+    REQUIRE(orphan.has_value());
+    auto report = store->prune();
+    REQUIRE(report.has_value());
+    CHECK(report->blobs == Parts{*orphan});
+    CHECK(report->layers.empty());
+    REQUIRE(store->untag("localhost/one:1").has_value());
+    CHECK_FALSE(store->untag("localhost/one:1").has_value());
+    CHECK(store->prune()->layers.empty());  // still used by two
+    REQUIRE(store->untag("docker.io/library/two:latest").has_value());
+    report = store->prune();
+    REQUIRE(report.has_value());
+    CHECK(report->layers == Parts{diff_id});
+    CHECK(report->blobs.size() == 2);
+    CHECK(fs::is_empty(tmp.path + "/store/layers"));
+    CHECK(fs::is_empty(tmp.path + "/store/blobs/sha256"));
+}
