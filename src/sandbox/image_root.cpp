@@ -5,6 +5,7 @@
 
 #include <charconv>
 #include <limits>
+#include <set>
 
 #include "image/fsutil.hpp"
 #include "image/store.hpp"
@@ -80,7 +81,12 @@ Expected<ImageRoot> open_image(std::string_view reference)
     root.reference = name;
     auto config_text = CAGE_TRY(store.read_blob(record.config, image::max_config_bytes));
     root.config = CAGE_TRY(image::parse_config(config_text));
+    // A layer that appears twice is kept only where it is top-most: overlayfs refuses the
+    // same directory twice, and the lower copy adds nothing the upper one does not show.
+    std::set<std::string> seen;
     for (auto it = record.layers.rbegin(); it != record.layers.rend(); ++it) {
+        if (!seen.insert(*it).second)
+            continue;
         if (!store.has_layer(*it))
             return std::unexpected(plain_error("a layer of the image is missing from the store", store.layer_path(*it),
                                                "import or pull the image again"));

@@ -71,6 +71,12 @@ layer2=$(python3 -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"
 ls -ln "$STORE/layers/$layer2/a/gone" 2>/dev/null | grep -q '^c.* 0, *0 ' 
 ok $? "a whiteout is stored as a 0:0 character device"
 
+# The same layer twice (identical COPY steps make such images): overlayfs takes a directory once.
+$MKIMAGE layer "$BUILD/same.tar" 'f:same=same'
+$MKIMAGE oci "$BUILD/dup" "$BASE" "$BUILD/same.tar" "$BUILD/w1.tar" "$BUILD/same.tar"
+cagei import "$BUILD/dup" dup >/dev/null 2>&1
+is "$(cagei run -T dup /bin/sh -c 'cat /same; cat /a/keep' 2>&1)" "same1" "an image with the same layer twice runs"
+
 # --- zstd and docker-archive ------------------------------------------------------------
 zstd -q -c -d "$BASE" >/dev/null 2>&1  # (gzip input: zstd may refuse; the next line decides)
 gzip -dc "$BASE" | zstd -q -c >"$BUILD/base.tar.zst"
