@@ -77,6 +77,22 @@ $MKIMAGE oci "$BUILD/dup" "$BASE" "$BUILD/same.tar" "$BUILD/w1.tar" "$BUILD/same
 cagei import "$BUILD/dup" dup >/dev/null 2>&1
 is "$(cagei run -T dup /bin/sh -c 'cat /same; cat /a/keep' 2>&1)" "same1" "an image with the same layer twice runs"
 
+# Modes, owners, extended attributes and device nodes.
+$MKIMAGE layer "$BUILD/meta.tar" 'u:owned=4242' 'a:tagged=hello' 'c:node=1,3'
+$MKIMAGE oci "$BUILD/meta" "$BASE" "$BUILD/meta.tar"
+cagei import "$BUILD/meta" meta >/dev/null 2>&1
+layer=$($PYTHON -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$BUILD/meta.tar")
+is "$(stat -c %a "$STORE/layers/$layer/owned")" 4750 "file modes are kept, setuid included (the root is mounted nosuid)"
+is "$($PYTHON -c 'import os,sys; print(os.getxattr(sys.argv[1], "user.cage").decode())' "$STORE/layers/$layer/tagged" 2>&1)" hello "user.* extended attributes are kept"
+if [ "$MODE" = root ]; then
+    is "$(stat -c %u:%g "$STORE/layers/$layer/owned")" 4242:4242 "as root, ownership is kept"
+    is "$(stat -c %F:%t,%T "$STORE/layers/$layer/node")" "character special file:1,3" "as root, device nodes are created"
+else
+    is "$(stat -c %u:%g "$STORE/layers/$layer/owned")" "$CAGE_UID:$CAGE_GID" "rootless, files belong to the invoking user"
+    [ ! -e "$STORE/layers/$layer/node" ]
+    ok $? "rootless, device nodes are skipped"
+fi
+
 # --- zstd and docker-archive ------------------------------------------------------------
 zstd -q -c -d "$BASE" >/dev/null 2>&1  # (gzip input: zstd may refuse; the next line decides)
 gzip -dc "$BASE" | zstd -q -c >"$BUILD/base.tar.zst"

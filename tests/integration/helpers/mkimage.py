@@ -14,7 +14,9 @@
 
 ENTRY: f:NAME=TEXT (file), x:NAME=TEXT (executable), d:NAME (dir), l:NAME=TARGET (symlink),
 h:NAME=TARGET (hard link), z:NAME=SIZE (a file of SIZE zero bytes), o:DIR (opaque marker
-DIR/.wh..wh..opq), w:DIR/NAME (whiteout DIR/.wh.NAME). Names are written exactly as given,
+DIR/.wh..wh..opq), w:DIR/NAME (whiteout DIR/.wh.NAME), c:NAME=MAJOR,MINOR (character
+device), u:NAME=UID (a file owned by UID:UID, mode 4750), a:NAME=VALUE (a file with the
+extended attribute user.cage=VALUE). Names are written exactly as given,
 so hostile ones ("../x", "/abs") can be made.
 """
 import gzip
@@ -71,6 +73,20 @@ def add(tar, kind, name, value):
         info.size = len(data)
         info.mode = 0o755 if kind == "x" else 0o644
         tar.addfile(info, io.BytesIO(data))
+        return
+    if kind == "u":
+        info.size, info.mode, info.uid, info.gid = 0, 0o4750, int(value), int(value)
+        tar.addfile(info, io.BytesIO(b""))
+        return
+    if kind == "a":
+        info.size, info.mode = 0, 0o644
+        info.pax_headers = {"SCHILY.xattr.user.cage": value}
+        tar.addfile(info, io.BytesIO(b""))
+        return
+    if kind == "c":
+        info.type, info.mode = tarfile.CHRTYPE, 0o666
+        info.devmajor, info.devminor = (int(n) for n in value.split(","))
+        tar.addfile(info)
         return
     if kind == "z":
         info.size = int(value)
