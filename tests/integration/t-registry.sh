@@ -64,6 +64,11 @@ bad=sha256:$(printf '%064d' 1)
 like "$(cagei pull "$OPEN/test/app@$bad" 2>&1)" "^cage: no such image in the registry|does not match" "a digest the registry does not have is refused"
 like "$(cagei pull "$OPEN/test/missing:v1" 2>&1)" "^cage: no such image in the registry \[http://$OPEN/v2/test/missing/manifests/v1\]" "a missing image is a clear error"
 
+# A layout that skopeo itself writes (its own gzip, its own annotations) imports.
+skopeo copy -q --src-tls-verify=false "docker://$OPEN/test/app:v1" "oci:$BUILD/skopeo-layout:fromreg" >/dev/null 2>&1
+is "$(cagei import "$BUILD/skopeo-layout" 2>/dev/null)" "localhost/skopeo-layout:fromreg" "an OCI layout written by skopeo imports"
+is "$(cagei run -T localhost/skopeo-layout:fromreg 2>&1)" "pulled from a registry" "and runs"
+
 # --- an index: the host's architecture, or --arch ---------------------------------------------
 $MKIMAGE oci "$BUILD/multi" --tag m --index "$BUILD/base.tar.gz"
 push --all "oci:$BUILD/multi:m" "docker://$OPEN/test/multi:m"
