@@ -12,11 +12,13 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "image/auth.hpp"
 #include "image/digest.hpp"
+#include "image/fsutil.hpp"
 #include "image/manifest.hpp"
 #include "image/reference.hpp"
 #include "image/store.hpp"
@@ -513,4 +515,56 @@ TEST_CASE("image: the store verifies blobs, unpacks layers once, finds and prune
     CHECK(report->blobs.size() == 2);
     CHECK(fs::is_empty(tmp.path + "/store/layers"));
     CHECK(fs::is_empty(tmp.path + "/store/blobs/sha256"));
+}
+
+TEST_CASE("image: the unpacker survives mutated archives and never writes outside")
+{
+    TempDir tmp;
+    std::vector<Entry> entries = {
+        {"./", 'd', ""},       {"dir/", 'd', ""},           {"dir/file", 'f', std::string(700, 'x')},
+        {"link", 'l', "dir"},  {"abs", 'l', "/etc/passwd"}, {"hard", 'h', "dir/file"},
+        {"dir/.wh.gone", 'f', ""}, {"opq/.wh..wh..opq", 'f', ""},
+        {std::string(150, 'n') + "/" + std::string(120, 'm'), 'f', "long name"},
+    };
+    std::ifstream seed_file(write_tar(tmp.path + "/seed.tar", entries), std::ios::binary);
+    std::ostringstream seed_bytes;
+    seed_bytes << seed_file.rdbuf();
+    std::string seed = seed_bytes.str();
+    REQUIRE(seed.size() > 2048);
+    fs::create_directories(tmp.path + "/base");
+    std::uint64_t state = 0x9e3779b97f4a7c15ULL;  // fixed: the same mutations every run
+    auto next = [&] {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        return state;
+    };
+    UnpackLimits limits;
+    limits.max_bytes = 1 << 20;
+    limits.max_entries = 200;
+    int unpacked = 0;
+    for (int round = 0; round < 600; ++round) {
+        std::string mutated = seed;
+        for (auto flips = 1 + next() % 8; flips > 0; --flips) {
+            auto at = next() % mutated.size();
+            switch (next() % 4) {
+            case 0: mutated[at] = static_cast<char>(next()); break;
+            case 1: mutated[at] = "/.\0"[next() % 3]; break;  // path separators, dots, NULs
+            case 2: mutated[at] = static_cast<char>('0' + next() % 8); break;  // octal fields
+            default: mutated.resize(std::max<std::size_t>(at, 1)); break;
+            }
+        }
+        auto path = tmp.path + "/mutated.tar";
+        std::ofstream(path, std::ios::binary | std::ios::trunc) << mutated;
+        auto out = tmp.path + "/base/out";
+        auto result = unpack(path, out, limits);
+        unpacked += result.has_value();
+        for (const auto& entry : fs::directory_iterator(tmp.path + "/base"))
+            REQUIRE_MESSAGE(entry.path().filename() == "out", "round ", round, " wrote ", entry.path());
+        int base = ::open((tmp.path + "/base").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        REQUIRE(remove_tree_at(base, "out").has_value());
+        ::close(base);
+    }
+    CHECK(unpacked > 0);  // some mutations leave a valid archive: the success path ran too
+    CHECK(unpacked < 600);
 }
