@@ -22,12 +22,19 @@ constexpr const char* usage =
     "Commands:\n"
     "  run        run a command in a new container (see 'cage run --help')\n"
     "  logs NAME  show the system calls a sandbox's seccomp profile refused\n"
+    "  images     list stored images\n"
+    "  pull       download an image from a registry\n"
+    "  import     store images from an OCI layout or a docker archive\n"
+    "  rmi        remove image references\n"
+    "  prune      remove layers and blobs no image uses\n"
+    "  login      store credentials for a registry\n"
+    "  logout     remove the credentials of a registry\n"
     "  version    print the version\n"
     "  help       show this help\n";
 
 struct Command {
     std::string_view name;
-    int (*handler)(std::span<const std::string>);
+    int (*handler)(std::span<const std::string>);  // nullptr: cage-image runs it
     bool seals_executable;  // starts containers: run from a sealed copy (CVE-2019-5736)
 };
 
@@ -46,6 +53,13 @@ int cmd_help(std::span<const std::string>)
 constexpr Command commands[] = {
     {"run", cage::cli::cmd_run, true},
     {"logs", cage::cli::cmd_logs, false},
+    {"images", cage::cli::cmd_images, false},
+    {"import", nullptr, false},
+    {"rmi", cage::cli::cmd_rmi, false},
+    {"pull", nullptr, false},
+    {"login", nullptr, false},
+    {"logout", nullptr, false},
+    {"prune", cage::cli::cmd_prune, false},
     {"version", cmd_version, false},
     {"--version", cmd_version, false},
     {"help", cmd_help, false},
@@ -65,6 +79,8 @@ int main(int argc, char** argv)
     for (const auto& command : commands) {
         if (command.name != verb)
             continue;
+        if (!command.handler)
+            return cage::cli::run_image_helper(argc, argv);
         if (command.seals_executable) {
             if (auto sealed = cage::seal_executable(argc, argv); !sealed) {
                 std::fprintf(stderr, "cage: %s\n", sealed.error().message().c_str());

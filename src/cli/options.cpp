@@ -46,13 +46,17 @@ struct ValueOption {
 }  // namespace
 
 const char* const run_usage =
-    "Usage: cage run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+    "Usage: cage run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+    "       cage run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
     "\n"
-    "Run COMMAND in a new container: every namespace new, an overlay root over DIR (never\n"
-    "modified), all capabilities dropped, no_new_privs, the current directory mounted at /work.\n"
+    "Run COMMAND in a new container: every namespace new, an overlay root over the image's\n"
+    "layers or DIR (never modified), all capabilities dropped, no_new_privs, the current\n"
+    "directory mounted at /work. An image's Entrypoint, Cmd, Env, WorkingDir and User apply\n"
+    "unless COMMAND, --env, --workdir or --user say otherwise (COMMAND replaces Cmd).\n"
     "\n"
     "Options:\n"
-    "  --rootfs DIR           root filesystem (lower layer of the overlay root)\n"
+    "      --image REF        a stored image (see 'cage images', 'cage pull', 'cage import')\n"
+    "      --rootfs DIR       root filesystem directory (instead of an image)\n"
     "  -w, --workspace DIR    directory mounted read-write at the workdir (default: .)\n"
     "      --workdir PATH     where the workspace is mounted and the command starts (default: /work)\n"
     "  -v, --volume SRC:DST[:ro]  bind-mount a host path (repeatable)\n"
@@ -245,17 +249,25 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
         } else if (arg == "-T" || arg == "--no-tty") {
             options.tty = TtyMode::never;
         } else if (CAGE_TRY(value_of(arg, "--rootfs", value))) {
+            if (value.empty())
+                return std::unexpected(usage_error("--rootfs needs a directory"));
             options.rootfs = value;
+        } else if (CAGE_TRY(value_of(arg, "--image", value))) {
+            if (value.empty())
+                return std::unexpected(usage_error("--image needs an image reference"));
+            options.image = value;
         } else if (CAGE_TRY(value_of(arg, "--workspace", value)) || CAGE_TRY(value_of(arg, "-w", value))) {
             options.workspace = value;
         } else if (CAGE_TRY(value_of(arg, "--workdir", value))) {
             if (value.empty() || value.front() != '/')
                 return std::unexpected(usage_error("--workdir must be an absolute path", value));
             options.workdir = value;
+            options.workdir_given = true;
         } else if (CAGE_TRY(value_of(arg, "--volume", value)) || CAGE_TRY(value_of(arg, "-v", value))) {
             options.volumes.push_back(CAGE_TRY(parse_volume(value)));
         } else if (CAGE_TRY(value_of(arg, "--user", value)) || CAGE_TRY(value_of(arg, "-u", value))) {
             std::tie(options.uid, options.gid) = CAGE_TRY(parse_user(value));
+            options.user_given = true;
         } else if (CAGE_TRY(value_of(arg, "--env", value)) || CAGE_TRY(value_of(arg, "-e", value))) {
             if (value.empty() || value.front() == '=')
                 return std::unexpected(usage_error("invalid --env (use KEY=VALUE or KEY)", value));
@@ -303,9 +315,17 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
     options.command.assign(args.begin() + static_cast<std::ptrdiff_t>(std::min(i, args.size())), args.end());
     if (options.help)
         return options;
-    if (options.rootfs.empty())
-        return std::unexpected(usage_error("no root filesystem given: use --rootfs DIR"));
-    if (options.command.empty())
+    if (!options.rootfs.empty() && options.image)
+        return std::unexpected(usage_error("--rootfs and --image exclude each other"));
+    if (options.rootfs.empty() && !options.image) {
+        // cage run [OPTIONS] IMAGE [COMMAND...]
+        if (options.command.empty())
+            return std::unexpected(usage_error("no image or root filesystem given: use IMAGE or --rootfs DIR"));
+        options.image = options.command.front();
+        options.command.erase(options.command.begin());
+    }
+    // An image brings its own command; a bare root filesystem does not.
+    if (!options.image && options.command.empty())
         return std::unexpected(usage_error("no command given"));
     return options;
 }

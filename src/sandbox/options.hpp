@@ -23,11 +23,14 @@ enum class TtyMode { automatic, never };
 
 struct RunOptions {
     std::string rootfs;
+    std::optional<std::string> image;  // a stored image, instead of --rootfs
     std::optional<std::string> workspace;  // default: the current directory
     std::string workdir = "/work";
+    bool workdir_given = false;  // --workdir was given (else an image's WorkingDir applies)
     std::vector<Volume> volumes;
     std::uint32_t uid = 1000;
     std::uint32_t gid = 1000;
+    bool user_given = false;  // --user was given (else an image's User applies)
     std::optional<std::string> hostname;
     std::optional<std::string> name;
     bool host_network = false;

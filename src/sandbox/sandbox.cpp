@@ -11,8 +11,11 @@
 #include <climits>
 #include <cstdlib>
 #include <map>
+#include <optional>
+#include <tuple>
 
 #include "runtime/fd.hpp"
+#include "sandbox/image_root.hpp"
 #include "runtime/safe_path.hpp"
 #include "runtime/util.hpp"
 #include "seccomp/profile.hpp"
@@ -208,20 +211,37 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     if (!valid_name(spec.hostname))
         return std::unexpected(plain_error("invalid hostname (letters, digits, '-' and '.', at most 63)", spec.hostname));
 
-    auto rootfs = CAGE_TRY(existing_directory(options.rootfs, "root filesystem"));
-    spec.lower_dirs = {rootfs};
+    std::optional<ImageRoot> image;
+    std::string account_root;
+    if (options.image) {
+        image = CAGE_TRY(open_image(*options.image));
+        spec.lower_dirs = image->lower_dirs;
+        account_root = layer_with(spec.lower_dirs, "etc/passwd");
+    } else {
+        account_root = CAGE_TRY(existing_directory(options.rootfs, "root filesystem"));
+        spec.lower_dirs = {account_root};
+    }
     std::string workspace = options.workspace.value_or(".");
     spec.binds.push_back({CAGE_TRY(existing_directory(workspace, "workspace")), options.workdir, false});
     for (const auto& volume : options.volumes)
         spec.binds.push_back({CAGE_TRY(real_directory(volume.source, "volume source")), volume.destination,
                               volume.read_only});
     spec.cwd = options.workdir;
+    if (image && !options.workdir_given && !image->config.working_dir.empty())
+        spec.cwd = image->config.working_dir;
 
     spec.uid = options.uid;
     spec.gid = options.gid;
-    auto account = lookup_account(rootfs, options.uid);
-    spec.env = build_environment(host_env, options.env, account.name, account.home);
-    spec.args = options.command;
+    if (image && !options.user_given && !image->config.user.empty())
+        std::tie(spec.uid, spec.gid) = CAGE_TRY(image_user(spec.lower_dirs, image->config.user));
+    auto account = lookup_account(account_root, spec.uid);
+    auto requested = image ? image_environment(image->config) : std::vector<std::string>{};
+    requested.insert(requested.end(), options.env.begin(), options.env.end());
+    spec.env = build_environment(host_env, requested, account.name, account.home);
+    spec.args = image ? image_command(image->config, options.command) : options.command;
+    if (spec.args.empty())
+        return std::unexpected(plain_error("the image has no command (no Entrypoint or Cmd)", image ? image->reference : options.rootfs,
+                                           "give one: cage run IMAGE COMMAND"));
     spec.read_only_root = !options.read_write;
     if (options.keep)
         spec.upper_dir = data_dir() + "/containers/" + name + "/upper";

@@ -65,6 +65,8 @@ if [ "$MODE" = rootless ] && [ "$(id -u)" -eq 0 ]; then
     on_exit "rm -rf '$_stage'"
     cp -a "$ROOTFS" "$_stage/rootfs" && chown -R "$CAGE_UID:$CAGE_GID" "$_stage/rootfs" && ROOTFS=$_stage/rootfs
     if ! runuser -u "$CAGE_USER" -- test -x "$CAGE"; then
+        # cage runs cage-image, beside it, for pull and import.
+        [ -x "$(dirname "$CAGE")/cage-image" ] && cp "$(dirname "$CAGE")/cage-image" "$_stage/cage-image"
         cp "$CAGE" "$_stage/cage" && CAGE=$_stage/cage
         if [ -n "${EMBED_EXAMPLE:-}" ] && [ -f "$EMBED_EXAMPLE" ]; then
             cp "$EMBED_EXAMPLE" "$_stage/embed" && EMBED_EXAMPLE=$_stage/embed

@@ -223,13 +223,39 @@ TEST_CASE("options: --help needs neither a rootfs nor a command")
     CHECK(std::string(run_usage).starts_with("Usage: cage run"));
 }
 
-TEST_CASE("options: a missing rootfs is an error")
+TEST_CASE("options: neither an image nor a rootfs is an error")
 {
-    auto error = refused({"ls"});
-    CHECK(error.what == "no root filesystem given: use --rootfs DIR");
-    refused({});
+    auto error = refused({});
+    CHECK(error.what == "no image or root filesystem given: use IMAGE or --rootfs DIR");
+    refused({"-T"});
     refused({"--rootfs=", "ls"});
     refused({"--rootfs", "", "ls"});
+    refused({"--image=", "ls"});
+    CHECK(refused({"--rootfs", "/r", "--image", "alpine", "ls"}).what == "--rootfs and --image exclude each other");
+}
+
+TEST_CASE("options: the first word is the image when there is no --rootfs")
+{
+    auto bare = parse({"alpine"});
+    REQUIRE(bare.has_value());
+    CHECK(bare->image == "alpine");
+    CHECK(bare->command.empty());
+    auto with_command = parse({"-T", "-u", "0", "ghcr.io/x/y:1", "sh", "-c", "id"});
+    REQUIRE(with_command.has_value());
+    CHECK(with_command->image == "ghcr.io/x/y:1");
+    CHECK(with_command->command == Args{"sh", "-c", "id"});
+    CHECK(with_command->user_given);
+    CHECK_FALSE(with_command->workdir_given);
+    auto flag = parse({"--image", "alpine", "--workdir", "/src", "ls"});
+    REQUIRE(flag.has_value());
+    CHECK(flag->image == "alpine");
+    CHECK(flag->command == Args{"ls"});
+    CHECK(flag->workdir_given);
+    CHECK_FALSE(flag->user_given);
+    auto separator = parse({"--", "alpine", "--weird"});
+    REQUIRE(separator.has_value());
+    CHECK(separator->image == "alpine");
+    CHECK(separator->command == Args{"--weird"});
 }
 
 TEST_CASE("options: a missing command is an error")
