@@ -340,8 +340,9 @@ Error clone_error(int errnum)
     return errno_error("create the container's namespaces (clone3)");
 }
 
-// clone3 straight into the container's cgroup (CLONE_INTO_CGROUP, Linux 5.7+); a kernel that
-// refuses it gets a plain clone3, and the parent moves the child in before releasing it.
+// clone3 straight into the container's cgroup (CLONE_INTO_CGROUP, Linux 5.7+), so the new
+// cgroup namespace is rooted there; a kernel that refuses it gets a plain clone3, and the
+// parent moves the child in before releasing it (its cgroup namespace then shows cage's).
 pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
 {
     if (cgroup_fd >= 0) {

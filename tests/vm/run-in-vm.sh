@@ -34,6 +34,9 @@
 #   VM_TIMING=1   print qemu wall time and guest uptime at command start/end to stderr
 #   VM_USER/VM_UID  the unprivileged guest user (cagevm/1500)
 #   VM_QEMU     the qemu binary (qemu-system-x86_64)
+#   VM_INIT=systemd  boot the host's systemd as the guest's PID 1 (about 10 s more): the
+#               command runs as a oneshot service, user@$VM_UID.service is started (its
+#               delegated cgroup: CGV2_DELEGATED) and `systemd-run --user` works for that user
 set -u -o pipefail
 
 die() { echo "run-in-vm: $*" >&2; exit 125; }
@@ -156,6 +159,13 @@ mv $N/run/cgv2/cgv2-as-user $N/run/cgv2/bin/
 if [ "${CGV2_SWAP_MB:-0}" -gt 0 ] && [ -e /sys/block/zram0 ]; then
   echo "${CGV2_SWAP_MB}M" > /sys/block/zram0/disksize && mkswap /dev/zram0 >/dev/null && swapon /dev/zram0
 fi
+if [ "${CGV2_INIT:-}" = systemd ] && [ -x $N/lib/systemd/systemd ]; then
+  mkdir -p $N/etc/systemd/system
+  printf '%s\n' '[Unit]' 'Description=cage VM command' 'Requires=basic.target' 'After=basic.target' \
+    '[Service]' 'Type=oneshot' 'ExecStart=/run/cgv2/busybox sh /run/cgv2/stage2 systemd' \
+    > $N/etc/systemd/system/cgv2.service
+  exec switch_root $N /lib/systemd/systemd --unit=cgv2.service
+fi
 exec switch_root $N /run/cgv2/busybox sh /run/cgv2/stage2
 EOF_STAGE1
 
@@ -167,18 +177,40 @@ BB=/run/cgv2/busybox
 C=/run/cgv2/ctl
 . $C/config
 CG=/sys/fs/cgroup
+add_user() {
+  U=$CGV2_USER; UID_=$CGV2_UID
+  grep -q "^$U:" /etc/passwd || echo "$U:x:$UID_:$UID_:cage vm test user:/home/$U:/bin/bash" >> /etc/passwd
+  grep -q "^$U:" /etc/group  || echo "$U:x:$UID_:" >> /etc/group
+  grep -q "^$U:" /etc/shadow || echo "$U:*:19000:0:99999:7:::" >> /etc/shadow
+  grep -q "^$U:" /etc/subuid 2>/dev/null || echo "$U:200000:65536" >> /etc/subuid
+  grep -q "^$U:" /etc/subgid 2>/dev/null || echo "$U:200000:65536" >> /etc/subgid
+  mkdir -p /home/$U && chown $UID_:$UID_ /home/$U
+}
+run_command() {
+  $BB stty -F /dev/ttyS1 raw -echo 2>/dev/null
+  echo "CGV2-READY $(cat /proc/uptime)" > /dev/console
+  cd "$CGV2_HOSTDIR"
+  /bin/bash $C/cmd.sh < /dev/null > /dev/ttyS1 2>&1
+  rc=$?
+  echo $rc > $C/rc
+  echo "CGV2-EXIT $rc $(cat /proc/uptime)" > /dev/console
+  sync
+  $BB poweroff -f
+}
+if [ "${1:-}" = systemd ]; then   # systemd owns the tree; the user's manager delegates
+  add_user
+  [ -e /proc/sys/kernel/unprivileged_userns_clone ] && echo 1 > /proc/sys/kernel/unprivileged_userns_clone
+  systemctl start user@$CGV2_UID.service
+  export CGV2_DELEGATED=$CG/user.slice/user-$CGV2_UID.slice/user@$CGV2_UID.service
+  run_command
+fi
 # cgroup v2: enable every controller we care about at the root
 echo "+cpuset +cpu +io +memory +pids" > $CG/cgroup.subtree_control 2>/dev/null \
   || echo "+cpu +io +memory +pids" > $CG/cgroup.subtree_control
 for c in hugetlb misc rdma; do echo "+$c" > $CG/cgroup.subtree_control 2>/dev/null; done
 # unprivileged user + delegated subtree (same layout systemd uses for user@.service)
-U=$CGV2_USER; UID_=$CGV2_UID
-grep -q "^$U:" /etc/passwd || echo "$U:x:$UID_:$UID_:cgv2 test user:/home/$U:/bin/bash" >> /etc/passwd
-grep -q "^$U:" /etc/group  || echo "$U:x:$UID_:" >> /etc/group
-grep -q "^$U:" /etc/shadow || echo "$U:*:19000:0:99999:7:::" >> /etc/shadow
-grep -q "^$U:" /etc/subuid 2>/dev/null || echo "$U:200000:65536" >> /etc/subuid
-grep -q "^$U:" /etc/subgid 2>/dev/null || echo "$U:200000:65536" >> /etc/subgid
-mkdir -p /home/$U /run/user/$UID_ && chown $UID_:$UID_ /home/$U /run/user/$UID_ && chmod 700 /run/user/$UID_
+add_user
+mkdir -p /run/user/$UID_ && chown $UID_:$UID_ /run/user/$UID_ && chmod 700 /run/user/$UID_
 D=$CG/delegated
 mkdir -p $D/init
 echo "+cpu +io +memory +pids" > $D/cgroup.subtree_control
@@ -187,15 +219,7 @@ chown -R $UID_:$UID_ $D/init
 export CGV2_USER=$U CGV2_UID=$UID_ CGV2_DELEGATED=$D
 # user namespaces for unprivileged users (Debian knob; absent on other kernels)
 [ -e /proc/sys/kernel/unprivileged_userns_clone ] && echo 1 > /proc/sys/kernel/unprivileged_userns_clone
-$BB stty -F /dev/ttyS1 raw -echo 2>/dev/null
-echo "CGV2-READY $(cat /proc/uptime)" > /dev/console
-cd "$CGV2_HOSTDIR"
-/bin/bash $C/cmd.sh < /dev/null > /dev/ttyS1 2>&1
-rc=$?
-echo $rc > $C/rc
-echo "CGV2-EXIT $rc $(cat /proc/uptime)" > /dev/console
-sync
-$BB poweroff -f
+run_command
 EOF_STAGE2
 
 read -r -d '' ASUSER <<'EOF_ASUSER'
@@ -248,6 +272,7 @@ trap cleanup EXIT
   echo "CGV2_SWAP_MB=$swap_mb"
   echo "CGV2_USER=${VM_USER:-cagevm}"
   echo "CGV2_UID=${VM_UID:-1500}"
+  echo "CGV2_INIT=${VM_INIT:-}"
 } > "$ctl/config"
 { printf 'exec'; printf ' %q' "$@"; printf '\n'; } > "$ctl/cmd.sh"
 

@@ -89,7 +89,7 @@ like "$events" "^max [1-9]" "pids.events counts the refused forks"
 wait "$bomb"
 is "$?" 124 "the supervisor stays responsive: --timeout ends the pinned container (124)"
 elapsed=$(ms_since "$start")
-ok $([ "$elapsed" -lt 25000 ] && echo 0 || echo 1) "... promptly (${elapsed} ms)"
+ok $([ "$elapsed" -lt 45000 ] && echo 0 || echo 1) "... long before the bomb's 60 s hold ends (${elapsed} ms)"
 is "$(pgrep -f -- "$token")" "" "no process of the bomb survives"
 wait_no_dir "$BASE/cage-$bomb"; ok $? "its cgroup is removed"
 

@@ -1,13 +1,14 @@
 #!/bin/bash
 # vm-test.sh MODE: meson's entry for the cgroup v2 VM suite. Boots one qemu guest
-# (run-in-vm.sh) that runs t-cgroups-vm.sh in MODE (root | rootless) and passes its TAP output
+# (run-in-vm.sh) that runs t-cgroups-vm.sh in MODE (root | rootless), or t-systemd-vm.sh in a
+# guest booted with systemd (MODE systemd), and passes its TAP output
 # and exit status back. Skips (TAP "1..0 # SKIP", exit 77) when qemu, a static busybox or the
 # kernel tools are missing, or no kernel can be had (fetch-kernel.sh is tried first).
 # Environment (set by tests/meson.build): CAGE, ROOTFS, SOURCE_ROOT, BUILD_ROOT, and
 # SKIP_STATUS=0: meson's TAP parser counts "1..0 # SKIP" as skipped but exit 77 as an error.
 # VM_QEMU names the qemu binary (default qemu-system-x86_64).
 set -u
-mode=${1:?usage: vm-test.sh root|rootless}
+mode=${1:?usage: vm-test.sh root|rootless|systemd}
 here=$(cd "$(dirname "$0")" && pwd)
 skip() { echo "1..0 # SKIP $*"; exit "${SKIP_STATUS:-77}"; }
 
@@ -24,11 +25,18 @@ if [ -z "${VM_KERNEL:-}" ]; then
     export VM_KERNEL VM_MODROOT=$kdir
 fi
 
+# "systemd": the guest boots systemd, and the systemd-driver suite runs rootless.
+suite=t-cgroups-vm.sh
+if [ "$mode" = systemd ]; then
+    [ -x /lib/systemd/systemd ] && command -v systemd-run >/dev/null || skip "systemd is not installed on this host"
+    export VM_INIT=systemd
+    mode=rootless suite=t-systemd-vm.sh
+fi
 export VM_TIMING=1
 "$here/run-in-vm.sh" -t "${VM_TIMEOUT:-500}" "${BUILD_ROOT:?}" \
     env MODE="$mode" CAGE="${CAGE:?}" ROOTFS="${ROOTFS:?}" SOURCE_ROOT="${SOURCE_ROOT:?}" CAGE_TEST_USER=cagevm \
     EMBED_EXAMPLE="${EMBED_EXAMPLE:-}" \
-    bash "$SOURCE_ROOT/tests/vm/t-cgroups-vm.sh"
+    bash "$SOURCE_ROOT/tests/vm/$suite"
 status=$?
 [ "$status" -eq 125 ] && echo "Bail out! the VM did not run the suite (run-in-vm.sh exit 125)"
 exit "$status"
