@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "config/profiles.hpp"
 #include "sandbox/audit.hpp"
 #include "sandbox/sandbox.hpp"
 
@@ -53,6 +54,12 @@ int cmd_run(std::span<const std::string> args)
     }
     if (!options->name)
         options->name = sandbox::random_name();
+    if (!options->ephemeral_home) {
+        auto profiles = config::load_profiles(config::user_config_file());
+        if (!profiles)
+            return fail(profiles.error());
+        options->profile = config::choose(*profiles, options->command.front()).profile;
+    }
     auto spec = sandbox::make_spec(*options, host_environment());
     if (!spec)
         return fail(spec.error());

@@ -22,6 +22,7 @@ constexpr const char* usage =
     "Commands:\n"
     "  run        run a command in a new container (see 'cage run --help')\n"
     "  logs NAME  show the system calls a sandbox's seccomp profile refused\n"
+    "  build RECIPE  build an agent image from a recipe (see 'cage build --help')\n"
     "  version    print the version\n"
     "  help       show this help\n";
 
@@ -46,6 +47,7 @@ int cmd_help(std::span<const std::string>)
 constexpr Command commands[] = {
     {"run", cage::cli::cmd_run, true},
     {"logs", cage::cli::cmd_logs, false},
+    {"build", cage::cli::cmd_build, false},
     {"version", cmd_version, false},
     {"--version", cmd_version, false},
     {"help", cmd_help, false},

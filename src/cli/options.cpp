@@ -46,6 +46,7 @@ const char* const run_usage =
     "      --timeout DURATION kill the container after DURATION (30s, 15m, 1h); exit 124\n"
     "      --seccomp PROFILE  default, strict, unconfined, or a profile file (cage YAML or\n"
     "                         Docker/OCI JSON; see cage-profile(5)); default: default\n"
+    "      --ephemeral-home   no persistent home: /home/agent is the image's own\n"
     "  -T, --no-tty           never allocate a pseudo-terminal\n"
     "  -h, --help             show this help\n"
     "\n"
@@ -53,6 +54,10 @@ const char* const run_usage =
     "TZ, COLORTERM and --env variables reach the command, plus PATH, HOME and USER.\n"
     "System calls the seccomp profile refuses are logged (see 'cage logs NAME') and counted in\n"
     "a one-line summary at exit.\n"
+    "\n"
+    "The command's agent profile (cage-profile(5): claude, python, node, ..., else base) has a\n"
+    "persistent home, $XDG_DATA_HOME/cage/homes/PROFILE, mounted at /home/agent unless\n"
+    "--ephemeral-home is given or the command runs as root (--user 0).\n"
     "\n"
     "Exit status: the command's own; 128+N if it was killed by signal N; 124 after --timeout;\n"
     "125 if cage itself failed; 126 if the command cannot be executed; 127 if it is not found.\n";
@@ -146,6 +151,8 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
             options.read_write = true;
         } else if (arg == "--keep") {
             options.keep = true;
+        } else if (arg == "--ephemeral-home") {
+            options.ephemeral_home = true;
         } else if (arg == "-T" || arg == "--no-tty") {
             options.tty = TtyMode::never;
         } else if (CAGE_TRY(value_of(arg, "--rootfs", value))) {
