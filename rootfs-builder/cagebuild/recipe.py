@@ -35,13 +35,16 @@ def _archives(data, path):
         _fail(path, "'archives' must be a list")
     result = []
     for item in value:
-        if not isinstance(item, dict) or set(item) != {'npm', 'prefix'}:
-            _fail(path, "an 'archives' entry has exactly the keys npm and prefix")
+        if not isinstance(item, dict) or not {'npm', 'prefix'} <= set(item) <= {'npm', 'prefix', 'exclude'}:
+            _fail(path, "an 'archives' entry has the keys npm and prefix, and maybe exclude")
         if not isinstance(item['npm'], str) or not NPM_SPEC.match(item['npm']):
             _fail(path, f"'archives': invalid npm package '{item['npm']}'")
         if not isinstance(item['prefix'], str) or not item['prefix'].startswith('/') or '..' in item['prefix'].split('/'):
             _fail(path, "'archives': prefix must be an absolute path without '..'")
-        result.append({'npm': item['npm'], 'prefix': item['prefix']})
+        exclude = _string_list(item, 'exclude', path)
+        if any(name.startswith('/') or '..' in name.split('/') for name in exclude):
+            _fail(path, "'archives': exclude names paths inside the package, without '..'")
+        result.append({'npm': item['npm'], 'prefix': item['prefix'], 'exclude': exclude})
     return result
 
 

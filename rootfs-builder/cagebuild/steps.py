@@ -13,8 +13,10 @@ from . import BuildError
 # Files that record when or where a build ran, not what it installed.
 CLEANUP = ['/var/lib/apt/lists/*', '/var/cache/apt/*.bin', '/var/cache/apt/archives/*.deb',
            '/var/log/apt', '/var/log/dpkg.log', '/var/log/alternatives.log', '/var/cache/ldconfig/aux-cache',
-           '/var/cache/debconf/*-old', '/var/lib/dpkg/*-old', '/etc/resolv.conf', '/etc/hostname',
-           '/root/.npm', '/root/.cache', '/root/.config', '/tmp/*', '/var/tmp/*']
+           '/var/cache/debconf/*-old', '/var/lib/dpkg/*-old', '/root/.npm', '/root/.cache', '/root/.config',
+           '/tmp/*', '/var/tmp/*']
+# The host's, copied by mmdebstrap (a child step mounts the host's resolv.conf over it).
+BASE_CLEANUP = CLEANUP + ['/etc/resolv.conf', '/etc/hostname']
 BUILD_DIR = 'cage-build'  # the build context inside the container (left out of the layer)
 
 
@@ -33,7 +35,8 @@ def failure_reason(log_path):
     except OSError:
         return 'no log'
     patterns = [r'^E: (Unable to locate|Package .* has no installation candidate|.*not found)',
-                r'^npm (error|ERR!) 404 ', r'^npm (error|ERR!) ', r'^E: ', r'^(cage|tar|sh): ']
+                r'^npm (error|ERR!) 404 ', r'^npm (error|ERR!) ', r'^E: ', r'^(cage|tar|sh|chroot|mount): ',
+                r'^[A-Za-z]*Error: ']
     for pattern in patterns:
         for line in lines:
             if re.search(pattern, line):
@@ -54,7 +57,7 @@ def mmdebstrap(recipe, out_tar, log_path, epoch):
     if not shutil.which('mmdebstrap'):
         raise BuildError('building a base needs mmdebstrap: not installed (apt-get install mmdebstrap)')
     mode = 'root' if os.getuid() == 0 else 'unshare'
-    cleanup = ' '.join('"$1"' + shlex.quote(path) if '*' not in path else '"$1"' + path for path in CLEANUP)
+    cleanup = ' '.join('"$1"' + shlex.quote(path) if '*' not in path else '"$1"' + path for path in BASE_CLEANUP)
     argv = ['mmdebstrap', '--mode=' + mode, '--variant=minbase', '--format=tar',
             '--include=' + ','.join(recipe['packages']),
             '--customize-hook=chroot "$1" useradd --create-home --uid 1000 --user-group --shell /bin/bash agent',
@@ -100,8 +103,9 @@ def install_script(recipe, archive_names, npmrc):
     for archive, name in zip(recipe['archives'], archive_names):
         prefix = shlex.quote(archive['prefix'])
         lines.append(f'mkdir -p {prefix}')
-        lines.append(f'tar -xzf /{BUILD_DIR}/{shlex.quote(name)} --strip-components=1 --no-same-owner '
-                     f'--exclude=package/README.md --exclude=package/package.json -C {prefix}')
+        excludes = ''.join(' ' + shlex.quote('--exclude=package/' + path) for path in archive['exclude'])
+        lines.append(f'tar -xzf /{BUILD_DIR}/{shlex.quote(name)} --strip-components=1 --no-same-owner'
+                     f'{excludes} -C {prefix}')
     if recipe['npm']:
         lines.append(f'npm install -g --no-fund --no-audit --userconfig {npmrc} ' + shlex.join(recipe['npm']))
     lines.extend(recipe['run'])
