@@ -79,10 +79,11 @@ class Builder:
 
     def build_chain(self, recipes):
         """The layers of every recipe in the chain, root first."""
-        layers, parent_key = [], None
+        layers = []
         for item in recipes:
-            parent_key = recipe.key(item, parent_key, f'{BUILDER_VERSION} {self.epoch}')
-            layers.append(dict(self.layer_for(item, layers, parent_key), name=item['name']))
+            parent_digest = layers[-1]['digest'] if layers else None
+            key = recipe.key(item, parent_digest, f'{BUILDER_VERSION} {self.epoch}')
+            layers.append(dict(self.layer_for(item, layers, key), name=item['name']))
         return layers
 
 

@@ -114,6 +114,15 @@ def load(reference, recipe_dir):
     return recipe
 
 
+def _load_parent(name, child, recipe_dir):
+    """A parent by name: beside its child first, then among the builder's recipes."""
+    beside = os.path.dirname(child['path'])
+    if '/' not in name and not name.endswith(('.yaml', '.yml')) and \
+            not os.path.exists(os.path.join(beside, name + '.yaml')):
+        return load(name, recipe_dir)
+    return load(name, beside)
+
+
 def chain(reference, recipe_dir):
     """The recipe and its ancestors, root first; a cycle or a missing parent is an error."""
     recipes = [load(reference, recipe_dir)]
@@ -121,12 +130,12 @@ def chain(reference, recipe_dir):
         parent = recipes[0]['parent']
         if any(item['name'] == parent for item in recipes):
             raise BuildError(f"recipe parents form a cycle at '{parent}' [{recipes[0]['path']}]")
-        recipes.insert(0, load(parent, os.path.dirname(recipes[0]['path'])))
+        recipes.insert(0, _load_parent(parent, recipes[0], recipe_dir))
     return recipes
 
 
-def key(recipe, parent_key, builder_version):
-    """The cache key of a recipe's layer: its content, its parent layer's key and the builder."""
+def key(recipe, parent_digest, builder_version):
+    """The cache key of a recipe's layer: its content, its parent layer's digest and the builder."""
     content = {field: recipe[field] for field in sorted(FIELDS)}
-    text = json.dumps([builder_version, parent_key, content], sort_keys=True, separators=(',', ':'))
+    text = json.dumps([builder_version, parent_digest, content], sort_keys=True, separators=(',', ':'))
     return hashlib.sha256(text.encode()).hexdigest()
