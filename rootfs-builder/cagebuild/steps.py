@@ -82,16 +82,36 @@ def fetch_archives(recipe, context, log_path):
     return names
 
 
+def _npm_config(key):
+    result = subprocess.run(['npm', 'config', 'get', key], capture_output=True, text=True)
+    value = result.stdout.strip() if result.returncode == 0 else ''
+    return '' if value in ('', 'null', 'undefined') else value
+
+
 def copy_npm_config(context):
-    """The host user's npm configuration (registry, proxy, CA), for npm inside the build."""
-    result = subprocess.run(['npm', 'config', 'get', 'userconfig'], capture_output=True, text=True)
-    source = result.stdout.strip() if result.returncode == 0 else ''
+    """The host's npm configuration for npm inside the build: the user's npmrc (scoped
+    registries, tokens), the effective registry, proxies and TLS settings, and the CA file
+    (a TLS-inspecting proxy's CA is in the host's bundle, not in the image's)."""
     target = os.path.join(context, 'npmrc')
+    source = _npm_config('userconfig')
     if source and os.path.isfile(source):
         shutil.copyfile(source, target)
-    else:
-        open(target, 'w').close()
+    lines = [f'{key}={value}' for key in ('registry', 'proxy', 'https-proxy', 'noproxy', 'strict-ssl')
+             if (value := _npm_config(key))]
+    cafile = _npm_config('cafile')
+    if cafile and os.path.isfile(cafile):
+        shutil.copyfile(cafile, os.path.join(context, 'ca.crt'))
+        lines.append(f'cafile=/{BUILD_DIR}/ca.crt')
+    with open(target, 'a', encoding='utf-8') as file:
+        file.write('\n' + '\n'.join(lines) + '\n')
     return '/' + BUILD_DIR + '/npmrc'
+
+
+def build_env(context):
+    """Variables of the build step (install scripts that download trust the host's CAs)."""
+    if os.path.isfile(os.path.join(context, 'ca.crt')):
+        return {'NODE_EXTRA_CA_CERTS': f'/{BUILD_DIR}/ca.crt'}
+    return {}
 
 
 def install_script(recipe, archive_names, npmrc):
@@ -118,7 +138,7 @@ def run_step(recipe, scratch, context, log_path):
     dirs = [os.path.join(scratch, name) for name in ('lower', 'upper', 'work', 'merged')]
     for directory in dirs[1:]:
         os.makedirs(directory, exist_ok=True)
-    env = [f'{key}={value}' for key, value in sorted(recipe['env'].items())]
+    env = [f'{key}={value}' for key, value in sorted({**recipe['env'], **build_env(context)}.items())]
     argv = ['unshare', '--mount', '--pid', '--fork', '--uts', '--ipc', '--propagation', 'private',
             '/bin/sh', os.path.join(os.path.dirname(os.path.abspath(__file__)), 'step.sh'), *dirs, context, *env]
     run_logged(argv, log_path, f"building {recipe['name']} failed")

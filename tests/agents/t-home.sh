@@ -23,4 +23,10 @@ is "$(cage_run --ephemeral-home -- /bin/sh -c "cat ~/$token 2>/dev/null || echo 
 is "$(cage_run --user 0:0 -- /bin/sh -c "cat /home/agent/$token 2>/dev/null || echo absent")" absent \
     "a root run (--user 0) gets no agent home"
 is "$(cage_run -- /bin/sh -c 'grep " /home/agent " /proc/self/mounts | wc -l')" 1 "the home is one bind mount"
+
+# With the home, /home/agent is the only place besides /tmp and /work that takes writes.
+out=$(cage_run -- /usr/bin/cage-probe write-everywhere)
+like "$(printf '%s\n' "$out" | grep '^wrote /home/agent/')" . "write-everywhere could write to the agent home"
+is "$(printf '%s\n' "$out" | grep '^wrote ' | grep -Ev '^wrote /(tmp|work|home/agent)(/| )')" "" \
+    "and nowhere else outside /tmp and /work"
 done_testing

@@ -17,7 +17,7 @@ before=$(manifest "$ROOTFS")
 is "$(cage_run -- awk '$5 == "/" { for (i = 7; $i != "-"; i++); split($6, o, ","); root = $(i + 1) " " o[1] } END { print root }' /proc/self/mountinfo)" \
     "overlay ro" "the root is an overlay mounted read-only"
 for user in 1000 0; do
-    out=$(cage_run --user $user -- /usr/bin/cage-probe write-everywhere)
+    out=$(cage_run --user $user --ephemeral-home -- /usr/bin/cage-probe write-everywhere)  # agent home: t-home
     like "$(printf '%s\n' "$out" | tail -1)" "^attempts=[1-9][0-9]+ succeeded=[1-9]" "--user $user: write-everywhere made its attempts"
     is "$(only_tmp_and_work "$out")" "" "--user $user: no write outside /tmp and /work succeeded"
 done
