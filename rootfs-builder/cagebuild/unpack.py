@@ -23,12 +23,15 @@ def _safe_name(name, layer):
 
 
 def _inside(root, relative, layer):
-    """The host path of RELATIVE, after checking that no directory on the way is a symlink."""
+    """The host path of RELATIVE, after checking that no directory on the way is a symlink
+    (missing ones are created)."""
     path = root
     for part in relative.split('/')[:-1]:
         path = os.path.join(path, part)
-        if os.path.islink(path) or (os.path.exists(path) and not os.path.isdir(path)):
+        if os.path.islink(path) or (os.path.lexists(path) and not os.path.isdir(path)):
             raise BuildError(f'layer entry goes through a non-directory: {relative} [{layer}]')
+        if not os.path.lexists(path):
+            os.mkdir(path, 0o755)
     return os.path.join(root, relative)
 
 
