@@ -131,5 +131,6 @@ def build(reference, recipe_dir, output, tag=None, cache_dir=None, no_cache=Fals
     builder = Builder(cache_dir or cache.default_dir(), no_cache)
     layers = builder.build_chain(recipes)
     write_layout(output, recipes, layers, builder.cache.blob_path, builder.epoch, tag)
-    progress(f"wrote {tag or recipes[-1]['name'] + ':latest'} to {output}")
-    return layers
+    reference = tag or recipes[-1]['name'] + ':latest'
+    progress(f'wrote {reference} to {output}')
+    return reference

@@ -2,10 +2,12 @@
 // rootfs-builder recipe into an OCI image layout, with the builder (rootfs-builder/cage-build).
 #include <cage/error.hpp>
 
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdio>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include <vector>
 
 #include "cli/commands.hpp"
+#include "runtime/fd.hpp"
 #include "sandbox/sandbox.hpp"
 
 extern char** environ;
@@ -107,7 +110,28 @@ Expected<std::string> find_builder()
                                        "install cage, or set CAGE_BUILDER"));
 }
 
-Expected<int> run_builder(const std::string& builder, const BuildOptions& options)
+struct BuilderResult {
+    int status = 0;
+    std::string reference;  // what the builder printed: the built image's reference
+};
+
+Expected<std::string> read_all(int fd)
+{
+    std::string text;
+    char buffer[4096];
+    for (;;) {
+        ssize_t got = ::read(fd, buffer, sizeof(buffer));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return std::unexpected(errno_error("cannot read the image builder's output"));
+        if (got == 0)
+            return text;
+        text.append(buffer, static_cast<std::size_t>(got));
+    }
+}
+
+Expected<BuilderResult> run_builder(const std::string& builder, const BuildOptions& options)
 {
     std::vector<std::string> args{builder, "build", options.recipe, "--output", options.output};
     if (options.tag)
@@ -118,18 +142,32 @@ Expected<int> run_builder(const std::string& builder, const BuildOptions& option
     for (auto& arg : args)
         argv.push_back(arg.data());
     argv.push_back(nullptr);
+    int out[2];
+    if (::pipe2(out, O_CLOEXEC) < 0)
+        return std::unexpected(errno_error("cannot start the image builder", builder));
+    UniqueFd reader(out[0]);
+    UniqueFd writer(out[1]);
+    posix_spawn_file_actions_t actions;
+    ::posix_spawn_file_actions_init(&actions);
+    ::posix_spawn_file_actions_adddup2(&actions, writer.get(), STDOUT_FILENO);
     pid_t pid = 0;
-    if (int error = ::posix_spawn(&pid, builder.c_str(), nullptr, nullptr, argv.data(), environ); error != 0) {
+    int error = ::posix_spawn(&pid, builder.c_str(), &actions, nullptr, argv.data(), environ);
+    ::posix_spawn_file_actions_destroy(&actions);
+    writer = UniqueFd();
+    if (error != 0) {
         errno = error;
         return std::unexpected(errno_error("cannot start the image builder", builder));
     }
+    auto printed = read_all(reader.get());
     int status = 0;
     while (::waitpid(pid, &status, 0) < 0)
         if (errno != EINTR)
             return std::unexpected(errno_error("cannot wait for the image builder", builder));
-    if (WIFSIGNALED(status))
-        return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    if (!printed)
+        return std::unexpected(printed.error());
+    while (!printed->empty() && printed->back() == '\n')
+        printed->pop_back();
+    return BuilderResult{WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status), *printed};
 }
 
 // INTEGRATION POINT (issue 5, branch images): store the built image. When the image store is
@@ -157,14 +195,14 @@ int cmd_build(std::span<const std::string> args)
     auto builder = find_builder();
     if (!builder)
         return fail(builder.error());
-    auto status = run_builder(*builder, *options);
-    if (!status)
-        return fail(status.error());
-    if (*status != 0)
-        return *status;  // the builder printed its one-line error
-    auto name = options->recipe.substr(options->recipe.find_last_of('/') + 1);
-    name = name.substr(0, name.find(".yaml"));
-    return store_built_image(options->output, options->tag.value_or(name + ":latest"));
+    auto result = run_builder(*builder, *options);
+    if (!result)
+        return fail(result.error());
+    if (result->status != 0)
+        return result->status;  // the builder printed its one-line error
+    if (result->reference.empty() || result->reference.find('\n') != std::string::npos)
+        return fail(plain_error("the image builder did not name the image it built", *builder));
+    return store_built_image(options->output, result->reference);
 }
 
 }  // namespace cage::cli
