@@ -23,12 +23,13 @@ Expected<std::string> ensure_home(const std::string& profile)
     auto path = home_directory(profile);
     std::error_code error;
     std::filesystem::create_directories(std::filesystem::path(path).parent_path(), error);
-    if (error) {
+    if (error)
         errno = error.value();
-        return std::unexpected(errno_error("cannot create the agent home", path));
+    if (error || (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST)) {
+        auto failure = errno_error("cannot create the agent home", path);
+        failure.hint = "or run with --ephemeral-home";
+        return std::unexpected(failure);
     }
-    if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST)
-        return std::unexpected(errno_error("cannot create the agent home", path));
     // Another user's directory, or a symlink planted in its place, is never mounted.
     struct stat st{};
     if (::lstat(path.c_str(), &st) < 0)
