@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "config/profiles.hpp"
 #include "sandbox/audit.hpp"
 #include "runtime/cgroups.hpp"
 #include "runtime/util.hpp"
@@ -80,6 +81,15 @@ int cmd_run(std::span<const std::string> args)
     }
     if (!options->name)
         options->name = sandbox::random_name();
+    if (!options->ephemeral_home) {
+        auto profiles = config::load_profiles(config::user_config_file());
+        if (!profiles)
+            return fail(profiles.error());
+        // The command picks the profile; an image run without one, the image's name.
+        const std::string& program = !options->command.empty() ? options->command.front() : options->image.value_or("");
+        if (!program.empty())
+            options->profile = config::choose(*profiles, program).profile;
+    }
     auto spec = sandbox::make_spec(*options, host_environment());
     if (!spec)
         return fail(spec.error());

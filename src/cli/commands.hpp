@@ -19,5 +19,6 @@ int cmd_logout(std::span<const std::string> args);
 // Runs cage-image with cage's own arguments (pull, import, login, logout); returns only on
 // failure.
 int run_image_helper(int argc, char** argv);
+int cmd_build(std::span<const std::string> args);
 
 }  // namespace cage::cli

@@ -29,6 +29,7 @@ constexpr const char* usage =
     "  prune      remove layers and blobs no image uses\n"
     "  login      store credentials for a registry\n"
     "  logout     remove the credentials of a registry\n"
+    "  build RECIPE  build an agent image from a recipe (see 'cage build --help')\n"
     "  version    print the version\n"
     "  help       show this help\n";
 
@@ -60,6 +61,7 @@ constexpr Command commands[] = {
     {"login", nullptr, false},
     {"logout", nullptr, false},
     {"prune", cage::cli::cmd_prune, false},
+    {"build", cage::cli::cmd_build, false},
     {"version", cmd_version, false},
     {"--version", cmd_version, false},
     {"help", cmd_help, false},

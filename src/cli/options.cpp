@@ -70,6 +70,7 @@ const char* const run_usage =
     "      --timeout DURATION kill the container after DURATION (30s, 15m, 1h); exit 124\n"
     "      --seccomp PROFILE  default, strict, unconfined, or a profile file (cage YAML or\n"
     "                         Docker/OCI JSON; see cage-profile(5)); default: default\n"
+    "      --ephemeral-home   no persistent home: /home/agent is the image's own\n"
     "  -T, --no-tty           never allocate a pseudo-terminal\n"
     "      --memory SIZE      memory limit of the container (default: 4G; max: none)\n"
     "      --memory-swap SIZE swap it may use besides (default: 0)\n"
@@ -90,6 +91,9 @@ const char* const run_usage =
     "'Delegate=cpu io memory pids'; see cage-run(1)). Without one, cage warns, caps processes\n"
     "with RLIMIT_NPROC, and refuses a limit given on the command line (exit 125) unless\n"
     "--best-effort-limits. Killed for memory: 'cage: killed: out of memory', exit 137.\n"
+    "The command's agent profile (cage-build(1): claude, python, node, ..., else base) has a\n"
+    "persistent home, $XDG_DATA_HOME/cage/homes/PROFILE, mounted at /home/agent unless\n"
+    "--ephemeral-home is given or the command runs as root (--user 0).\n"
     "\n"
     "Exit status: the command's own; 128+N if it was killed by signal N; 124 after --timeout;\n"
     "125 if cage itself failed; 126 if the command cannot be executed; 127 if it is not found.\n";
@@ -246,6 +250,8 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
             options.read_write = true;
         } else if (arg == "--keep") {
             options.keep = true;
+        } else if (arg == "--ephemeral-home") {
+            options.ephemeral_home = true;
         } else if (arg == "-T" || arg == "--no-tty") {
             options.tty = TtyMode::never;
         } else if (CAGE_TRY(value_of(arg, "--rootfs", value))) {

@@ -40,6 +40,10 @@ struct RunOptions {
     std::chrono::milliseconds timeout{0};
     std::string seccomp = "default";  // a built-in profile, "unconfined", or a file
     TtyMode tty = TtyMode::automatic;
+    // The agent profile whose persistent home is mounted at /home/agent (see home.hpp); empty:
+    // none. The CLI chooses it from the command (config/profiles.hpp).
+    std::string profile;
+    bool ephemeral_home = false;  // --ephemeral-home: no persistent home
     bool help = false;
     std::vector<std::string> command;
     // --memory, --memory-swap, --pids, --cpus, --io-weight (given ones are required), and

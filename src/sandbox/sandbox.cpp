@@ -18,6 +18,7 @@
 #include "sandbox/image_root.hpp"
 #include "runtime/safe_path.hpp"
 #include "runtime/util.hpp"
+#include "sandbox/home.hpp"
 #include "seccomp/profile.hpp"
 
 namespace cage::sandbox {
@@ -226,6 +227,8 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     for (const auto& volume : options.volumes)
         spec.binds.push_back({CAGE_TRY(real_directory(volume.source, "volume source")), volume.destination,
                               volume.read_only});
+    if (!options.ephemeral_home && !options.profile.empty() && options.uid != 0)
+        spec.binds.push_back({CAGE_TRY(ensure_home(options.profile)), agent_home, false});
     spec.cwd = options.workdir;
     if (image && !options.workdir_given && !image->config.working_dir.empty())
         spec.cwd = image->config.working_dir;

@@ -9,7 +9,7 @@ manifest() { # every path with type, mode, owner, size, mtime, link target, and 
 }
 
 before=$(manifest "$ROOTFS")
-out=$(probe write-everywhere)
+out=$(cage_run --ephemeral-home -- /usr/bin/cage-probe write-everywhere)  # no agent home (t-home)
 summary=$(printf '%s\n' "$out" | tail -1)
 like "$summary" "^attempts=[0-9]+ succeeded=" "write-everywhere ran ($summary)"
 unlike "$(printf '%s\n' "$out" | grep '^wrote' | grep -Ev '^wrote /(tmp|work)[/ ]')" "." "only /tmp and /work accepted writes"

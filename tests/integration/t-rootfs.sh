@@ -25,7 +25,7 @@ is "$(cage_run --rootfs "$bare" -v "$bare/etc:/mnt/etc:ro" -- /bin/sh -c 'awk '"
     "overlay ro /mnt/etc/passwd /tmp /work " "a rootfs without /work, /tmp and a volume's mount point gets a read-only overlay holding them"
 is "$(manifest "$bare")" "$bare_before" "and that rootfs is not modified: the mount points live in the overlay's upper"
 for user in 1000 0; do
-    out=$(cage_run --user $user -- /usr/bin/cage-probe write-everywhere)
+    out=$(cage_run --user $user --ephemeral-home -- /usr/bin/cage-probe write-everywhere)  # agent home: t-home
     like "$(printf '%s\n' "$out" | tail -1)" "^attempts=[1-9][0-9]+ succeeded=[1-9]" "--user $user: write-everywhere made its attempts"
     is "$(only_tmp_and_work "$out")" "" "--user $user: no write outside /tmp and /work succeeded"
 done

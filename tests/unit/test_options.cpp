@@ -331,3 +331,16 @@ TEST_CASE("options: values are validated where they are parsed")
     // A bad value is refused even when --help is present.
     refused({"--help", "--timeout", "bogus"});
 }
+
+TEST_CASE("options: --ephemeral-home opts out of the persistent agent home")
+{
+    auto plain = parse({"--rootfs", "/r", "--", "claude"});
+    REQUIRE(plain.has_value());
+    CHECK_FALSE(plain->ephemeral_home);
+    CHECK(plain->profile.empty());  // chosen by cmd_run from the command, not by the parser
+    auto ephemeral = parse({"--rootfs", "/r", "--ephemeral-home", "claude", "--ephemeral-home"});
+    REQUIRE(ephemeral.has_value());
+    CHECK(ephemeral->ephemeral_home);
+    CHECK(ephemeral->command == Args{"claude", "--ephemeral-home"});
+    CHECK_FALSE(parse({"--rootfs", "/r", "--ephemeral-home=yes", "sh"}).has_value());
+}

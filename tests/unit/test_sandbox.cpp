@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "sandbox/home.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace fs = std::filesystem;
@@ -422,4 +423,48 @@ TEST_CASE("sandbox: make_spec refuses bad names, missing directories and files a
     // A file is a valid volume source (a file bind mount).
     auto file_volume = with([&](RunOptions& o) { o.volumes = {{(rootfs.path / "file").string(), "/f", false}}; });
     CHECK(file_volume.has_value());
+}
+
+TEST_CASE("sandbox: the profile's persistent home is bound at /home/agent, except for root or --ephemeral-home")
+{
+    TempDir rootfs;
+    TempDir workspace;
+    RunOptions options;
+    options.rootfs = rootfs.path;
+    options.workspace = workspace.path;
+    options.command = {"sh"};
+    options.profile = "unit-test-home-" + std::to_string(::getpid());
+    auto home = home_directory(options.profile);
+    REQUIRE_FALSE(fs::exists(home));
+    auto spec = make_spec(options, {});
+    REQUIRE(spec.has_value());
+    REQUIRE(spec->binds.size() == 2);
+    CHECK(spec->binds[1].source == home);
+    CHECK(spec->binds[1].destination == "/home/agent");
+    CHECK_FALSE(spec->binds[1].read_only);
+    struct stat st{};
+    REQUIRE(::lstat(home.c_str(), &st) == 0);
+    CHECK(S_ISDIR(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0700);
+    CHECK(st.st_uid == ::getuid());
+    CHECK(make_spec(options, {})->binds.size() == 2);  // an existing home is reused
+
+    options.ephemeral_home = true;
+    CHECK(make_spec(options, {})->binds.size() == 1);
+    options.ephemeral_home = false;
+    options.uid = options.gid = 0;
+    CHECK(make_spec(options, {})->binds.size() == 1);
+    options.uid = options.gid = 1000;
+    options.profile = "../escape";
+    CHECK_FALSE(make_spec(options, {}).has_value());
+    fs::remove(home);
+
+    // A symlink in the home's place is never followed into a mount.
+    options.profile = "unit-test-home-link-" + std::to_string(::getpid());
+    auto planted = home_directory(options.profile);
+    fs::create_symlink(workspace.path, planted);
+    auto refused = make_spec(options, {});
+    fs::remove(planted);
+    REQUIRE_FALSE(refused.has_value());
+    CHECK(refused.error().path == planted);
 }

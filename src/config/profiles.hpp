@@ -1,0 +1,61 @@
+// Agent profiles: which image a command runs in, and whose persistent home it gets.
+//
+// profiles/agents/*.yaml (built into cage) name a profile, its image and the commands that
+// select it; ~/.config/cage/config.yaml may override images under `images:`, by command or by
+// profile name (`default:` for commands no profile names). See cage-build(1).
+#pragma once
+
+#include <cage/error.hpp>
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace cage::config {
+
+struct AgentProfile {
+    std::string name;
+    std::string image;
+    std::vector<std::string> commands;
+    bool operator==(const AgentProfile&) const = default;
+};
+
+struct Profiles {
+    std::vector<AgentProfile> agents;
+    std::map<std::string, std::string, std::less<>> images;  // overrides: command or profile -> image
+};
+
+// The profile and image a command runs with.
+struct Choice {
+    std::string profile;
+    std::string image;
+    bool operator==(const Choice&) const = default;
+};
+
+inline constexpr std::string_view default_profile = "base";
+
+// One profile file; origin names it in errors.
+Expected<AgentProfile> parse_agent_profile(std::string_view text, const std::string& origin);
+// The `images:` mapping of a user config file (other keys are left to their readers).
+Expected<std::map<std::string, std::string, std::less<>>> parse_image_overrides(std::string_view text,
+                                                                                const std::string& origin);
+
+// Built-in profiles plus the overrides; two profiles claiming one command is an error.
+Expected<Profiles> make_profiles(std::vector<AgentProfile> agents,
+                                 std::map<std::string, std::string, std::less<>> images);
+
+// COMMAND is matched by its last path component ("/usr/bin/python3" selects python). A
+// command no profile names runs in the default profile, "base".
+Choice choose(const Profiles& profiles, std::string_view command);
+
+// The profiles built into cage (profiles/agents/*.yaml: name and text).
+const std::vector<std::pair<std::string, std::string>>& builtin_agent_profiles();
+
+// The built-in profiles with the overrides of CONFIG_FILE (missing is fine).
+Expected<Profiles> load_profiles(const std::string& config_file);
+// $XDG_CONFIG_HOME/cage/config.yaml, or ~/.config/cage/config.yaml.
+std::string user_config_file();
+
+}  // namespace cage::config

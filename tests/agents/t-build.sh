@@ -1,0 +1,95 @@
+#!/bin/bash
+# cage build: the base recipe and a small child recipe become an OCI image layout; building
+# again from scratch (--no-cache) gives the same digests; a recipe naming a missing package
+# fails with one line and leaves no output; the image runs with cage run --rootfs once
+# unpacked (whiteouts honoured, owners as the image has them). Root only (the builder needs root).
+. "$(dirname "$0")/../integration/lib.sh"
+
+[ "$MODE" = root ] || skip_all "the image builder needs root"
+command -v mmdebstrap >/dev/null || skip_all "mmdebstrap is not installed"
+BUILDER=$SOURCE_ROOT/rootfs-builder/cage-build
+export CAGE_BUILDER=$BUILDER
+
+work=$(scratch_dir)
+cat >"$work/child.yaml" <<'YAML'
+# A child of base: a Debian package, a file added, a file of base deleted (a whiteout).
+name: cage-test-child
+parent: base
+packages: [hello]
+run:
+  - echo built-by-cage-test >/etc/cage-test-marker
+  - rm /etc/issue.net
+env:
+  CAGE_TEST: "yes"
+entrypoint: [hello]
+YAML
+cat >"$work/missing.yaml" <<'YAML'
+name: cage-test-missing
+parent: base
+packages: [cage-no-such-package]
+YAML
+
+# digest_of LAYOUT REF: the manifest digest the layout's index gives REF.
+digest_of() {
+    python3 -c 'import json, sys
+for m in json.load(open(sys.argv[1] + "/index.json"))["manifests"]:
+    if m["annotations"]["org.opencontainers.image.ref.name"] == sys.argv[2]: print(m["digest"])' "$1" "$2"
+}
+
+start=$(date +%s)
+"$CAGE" build "$work/child.yaml" --output "$work/one" >"$work/one.out" 2>"$work/one.err"
+ok $? "cage build of a child recipe (and base) succeeds"
+diag "first build (cached layers reused): $(( $(date +%s) - start ))s"
+is "$(cat "$work/one.out")" "$work/one" "cage build prints the layout it wrote"
+like "$(cat "$work/one.err")" "cage build: cage-test-child: (built|cached) sha256:" "progress is shown on stderr"
+like "$(tail -1 "$work/one.err")" "^cage: built cage-test-child:latest into the OCI image layout $work/one\$" \
+    "cage build names the image it built (the store's integration point)"
+ok "$(test -f "$work/one/oci-layout" && test -f "$work/one/index.json"; echo $?)" "the output is an OCI image layout"
+base=$(digest_of "$work/one" base:latest)
+child=$(digest_of "$work/one" cage-test-child:latest)
+like "$base" '^sha256:[0-9a-f]{64}$' "the layout names base:latest"
+like "$child" '^sha256:[0-9a-f]{64}$' "the layout names cage-test-child:latest"
+if command -v umoci >/dev/null; then
+    umoci stat --image "$work/one:cage-test-child:latest" >/dev/null 2>"$work/umoci.err"
+    ok $? "umoci reads the image"
+fi
+if command -v skopeo >/dev/null; then
+    config=$(skopeo inspect --config "oci:$work/one:cage-test-child:latest" 2>&1)
+    is "$(printf '%s' "$config" | python3 -c 'import json, sys; print(json.load(sys.stdin)["config"]["Entrypoint"])')" \
+        "['hello']" "skopeo reads the image config (Entrypoint from the recipe)"
+    like "$config" 'CAGE_TEST=yes' "the recipe's env is in the image config"
+    like "$config" '"User": "agent"' "the user is inherited from base"
+fi
+
+start=$(date +%s)
+"$CAGE" build --no-cache "$work/child.yaml" --output "$work/two" >/dev/null 2>"$work/two.err"
+ok $? "rebuilding everything with --no-cache succeeds"
+diag "rebuild from scratch: $(( $(date +%s) - start ))s"
+is "$(digest_of "$work/two" base:latest)" "$base" "the rebuilt base has the same digest"
+is "$(digest_of "$work/two" cage-test-child:latest)" "$child" "the rebuilt child has the same digest"
+
+"$CAGE" build "$work/missing.yaml" --output "$work/missing" >/dev/null 2>"$work/missing.err"
+is "$?" 125 "a recipe naming a missing package fails with exit status 125"
+errors=$(grep -v '^cage build: ' "$work/missing.err")
+is "$(printf '%s\n' "$errors" | wc -l)" 1 "with exactly one line on stderr besides progress" || diag "$errors"
+like "$errors" '^cage: building cage-test-missing failed: Unable to locate package cage-no-such-package \[/.*\.log\]$' \
+    "the line names the recipe, the missing package and the build log"
+ok "$(test ! -e "$work/missing"; echo $?)" "no output is left behind"
+cache=/var/cache/cage/build
+ok "$(ls "$cache/tmp" | grep -c '^cage-test-missing\.' | grep -qx 0; echo $?)" "nor scratch files in the cache"
+
+# The image runs: unpacked for cage's --user 1000 map, with the whiteout honoured.
+rootfs=$work/rootfs
+"$BUILDER" unpack "$work/one" cage-test-child:latest "$rootfs"
+ok $? "cage-build unpack writes the image into a directory"
+out=$(cd "$work" && "$CAGE" run --rootfs "$rootfs" --ephemeral-home -- sh -c \
+    'hello; cat /etc/cage-test-marker; test -e /etc/issue.net && echo issue.net-still-there; id -un; stat -c "%U %a" /home/agent /etc/passwd /usr/bin/hello' 2>&1)
+is "$out" "Hello, world!
+built-by-cage-test
+agent
+agent 755
+root 644
+root 755" "hello runs, the added file is there, the deleted one is gone, owners are the image's"
+sizes=$(du -sh "$rootfs" | cut -f1)
+diag "unpacked child image: $sizes; layout: $(du -sh "$work/one" | cut -f1)"
+done_testing
