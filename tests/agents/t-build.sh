@@ -83,7 +83,7 @@ rootfs=$work/rootfs
 "$BUILDER" unpack "$work/one" cage-test-child:latest "$rootfs"
 ok $? "cage-build unpack writes the image into a directory"
 out=$(cd "$work" && "$CAGE" run --rootfs "$rootfs" --ephemeral-home -- sh -c \
-    'hello; cat /etc/cage-test-marker; test -e /etc/issue.net && echo issue.net-still-there; id -un; stat -c "%U %a" /home/agent /etc/passwd /usr/bin/hello' 2>&1)
+    'hello; cat /etc/cage-test-marker; test -e /etc/issue.net && echo issue.net-still-there; id -un; stat -c "%U %a" /home/agent /etc/passwd /usr/bin/hello' 2>&1 | without_limits_warning)
 is "$out" "Hello, world!
 built-by-cage-test
 agent

@@ -9,7 +9,7 @@ command -v mmdebstrap >/dev/null || skip_all "mmdebstrap is not installed"
 export CAGE_BUILDER=$SOURCE_ROOT/rootfs-builder/cage-build
 
 work=$(scratch_dir)
-run_in() { (cd "$work" && "$CAGE" run --rootfs "$work/$1" --ephemeral-home -- "${@:2}" 2>&1); }
+run_in() { (cd "$work" && "$CAGE" run --rootfs "$work/$1" --ephemeral-home -- "${@:2}" 2>&1) | without_limits_warning; }
 
 for image in python go; do
     start=$(date +%s)
