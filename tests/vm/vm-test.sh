@@ -32,8 +32,17 @@ if [ "$mode" = systemd ]; then
     export VM_INIT=systemd
     mode=rootless suite=t-systemd-vm.sh
 fi
+# The guest sees the host's / read-only but has a /tmp of its own, and only the shared
+# directory is writable: share one that holds the build and the test sources (a checkout
+# under /tmp is otherwise invisible in the guest), or copy the tests into the build.
+share=${BUILD_ROOT:?}
+case "$BUILD_ROOT/" in
+    "${SOURCE_ROOT:?}"/*) share=$SOURCE_ROOT ;;
+    *) rm -rf "$BUILD_ROOT/vm-sources" && mkdir -p "$BUILD_ROOT/vm-sources" &&
+        cp -a "$SOURCE_ROOT/tests" "$BUILD_ROOT/vm-sources/" && SOURCE_ROOT=$BUILD_ROOT/vm-sources ;;
+esac
 export VM_TIMING=1
-"$here/run-in-vm.sh" -t "${VM_TIMEOUT:-500}" "${BUILD_ROOT:?}" \
+"$here/run-in-vm.sh" -t "${VM_TIMEOUT:-500}" "$share" \
     env MODE="$mode" CAGE="${CAGE:?}" ROOTFS="${ROOTFS:?}" SOURCE_ROOT="${SOURCE_ROOT:?}" CAGE_TEST_USER=cagevm \
     EMBED_EXAMPLE="${EMBED_EXAMPLE:-}" \
     bash "$SOURCE_ROOT/tests/vm/$suite"
