@@ -1,4 +1,5 @@
 #include "image/digest.hpp"
+#include "image/fsutil.hpp"
 
 #include <unistd.h>
 
@@ -32,17 +33,10 @@ std::string sha256_of(std::string_view data)
 Expected<std::string> sha256_of_fd(int fd)
 {
     Sha256 hash;
-    char buffer[1 << 16];
-    for (;;) {
-        ssize_t got = ::read(fd, buffer, sizeof(buffer));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return std::unexpected(errno_error("read a blob"));
-        if (got == 0)
-            break;
-        hash.update(buffer, static_cast<std::size_t>(got));
-    }
+    CAGE_TRY(for_each_chunk(fd, [&](const char* data, std::size_t size) -> Expected<void> {
+        hash.update(data, size);
+        return {};
+    }));
     return hash.finish();
 }
 

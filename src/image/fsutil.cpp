@@ -161,4 +161,19 @@ std::uint64_t tree_bytes(int dirfd, const std::string& name)
     return total;
 }
 
+Expected<void> for_each_chunk(int fd, const std::function<Expected<void>(const char* data, std::size_t size)>& consume)
+{
+    char buffer[1 << 16];
+    for (;;) {
+        ssize_t got = ::read(fd, buffer, sizeof(buffer));
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0)
+            return std::unexpected(errno_error("read a blob"));
+        if (got == 0)
+            return {};
+        CAGE_TRY(consume(buffer, static_cast<std::size_t>(got)));
+    }
+}
+
 }  // namespace cage::image

@@ -3,6 +3,7 @@
 
 #include <cage/error.hpp>
 
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -26,6 +27,9 @@ Expected<std::string> read_bounded(int dirfd, const std::string& path, std::size
 
 // A fresh unique name: prefix + random hex.
 std::string temporary_name(std::string_view prefix);
+
+// Reads fd to its end in 64 KiB chunks, passing each to consume; stops at its first error.
+Expected<void> for_each_chunk(int fd, const std::function<Expected<void>(const char* data, std::size_t size)>& consume);
 
 // The disk usage (allocated blocks) of a file or a whole tree, without following links.
 std::uint64_t tree_bytes(int dirfd, const std::string& name);

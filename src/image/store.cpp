@@ -247,17 +247,7 @@ Expected<std::string> Store::put_blob(int fd, std::string_view expected, std::ui
     if (!expected.empty() && has_blob(expected))
         return std::string(expected);
     auto writer = CAGE_TRY(new_blob(limit));
-    char buffer[1 << 16];
-    for (;;) {
-        ssize_t got = ::read(fd, buffer, sizeof(buffer));
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return std::unexpected(errno_error("read a blob"));
-        if (got == 0)
-            break;
-        CAGE_TRY(writer.write(buffer, static_cast<std::size_t>(got)));
-    }
+    CAGE_TRY(for_each_chunk(fd, [&](const char* data, std::size_t size) { return writer.write(data, size); }));
     return writer.commit(expected);
 }
 

@@ -10,20 +10,10 @@
 #include "image/fsutil.hpp"
 #include "image/store.hpp"
 #include "runtime/safe_path.hpp"
+#include "sandbox/sandbox.hpp"
 
 namespace cage::sandbox {
 namespace {
-
-std::string field(std::string_view line, int index)
-{
-    for (int i = 0; i < index; ++i) {
-        auto colon = line.find(':');
-        if (colon == std::string_view::npos)
-            return {};
-        line.remove_prefix(colon + 1);
-    }
-    return std::string(line.substr(0, line.find(':')));
-}
 
 std::optional<std::uint32_t> number(std::string_view text)
 {
@@ -41,7 +31,7 @@ std::optional<std::string> entry_named(std::string_view text, std::string_view n
     while (!text.empty()) {
         auto line = text.substr(0, text.find('\n'));
         text.remove_prefix(std::min(text.size(), line.size() + 1));
-        if (field(line, 0) == name)
+        if (passwd_field(line, 0) == name)
             return std::string(line);
     }
     return std::nullopt;
@@ -53,8 +43,8 @@ std::optional<std::uint32_t> gid_of_uid(std::string_view passwd, std::uint32_t u
     while (!passwd.empty()) {
         auto line = passwd.substr(0, passwd.find('\n'));
         passwd.remove_prefix(std::min(passwd.size(), line.size() + 1));
-        if (field(line, 2) == uid_text)
-            return number(field(line, 3));
+        if (passwd_field(line, 2) == uid_text)
+            return number(passwd_field(line, 3));
     }
     return std::nullopt;
 }
@@ -116,8 +106,8 @@ Expected<std::pair<std::uint32_t, std::uint32_t>> parse_image_user(std::string_v
     if (!uid) {
         auto line = entry_named(passwd, user_part);
         if (line) {
-            uid = number(field(*line, 2));
-            gid = number(field(*line, 3));
+            uid = number(passwd_field(*line, 2));
+            gid = number(passwd_field(*line, 3));
         }
         if (!uid)
             return std::unexpected(plain_error("the image's user is not in its /etc/passwd", std::string(user),
@@ -128,7 +118,7 @@ Expected<std::pair<std::uint32_t, std::uint32_t>> parse_image_user(std::string_v
         gid = number(group_part);
         if (!gid) {
             if (auto line = entry_named(group, group_part))
-                gid = number(field(*line, 2));
+                gid = number(passwd_field(*line, 2));
             if (!gid)
                 return std::unexpected(plain_error("the image's group is not in its /etc/group", std::string(user),
                                                    "give --user UID[:GID]"));

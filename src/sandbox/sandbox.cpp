@@ -63,6 +63,8 @@ Expected<std::string> existing_directory(const std::string& path, const char* ro
     return resolved;
 }
 
+}  // namespace
+
 std::string passwd_field(std::string_view line, int index)
 {
     for (int i = 0; i < index; ++i) {
@@ -73,8 +75,6 @@ std::string passwd_field(std::string_view line, int index)
     }
     return std::string(line.substr(0, line.find(':')));
 }
-
-}  // namespace
 
 bool passes_through(std::string_view name)
 {

@@ -33,6 +33,9 @@ std::string data_dir();
 // $XDG_CACHE_HOME/cage (or ~/.cache/cage); /var/cache/cage for root.
 std::string cache_dir();
 
+// Field INDEX (from 0) of a colon-separated /etc/passwd or /etc/group line; empty if absent.
+std::string passwd_field(std::string_view line, int index);
+
 struct Account {
     std::string name;
     std::string home;
