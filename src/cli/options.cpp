@@ -46,17 +46,23 @@ struct ValueOption {
 }  // namespace
 
 const char* const run_usage =
-    "Usage: cage run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
-    "       cage run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+    "Usage: cage run [OPTIONS] COMMAND [ARG...]\n"
+    "       cage run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+    "       cage run [OPTIONS] --image REF|--rootfs DIR [--] COMMAND [ARG...]\n"
     "\n"
-    "Run COMMAND in a new container: every namespace new, an overlay root over the image's\n"
-    "layers or DIR (never modified), all capabilities dropped, no_new_privs, the current\n"
-    "directory mounted at /work. An image's Entrypoint, Cmd, Env, WorkingDir and User apply\n"
-    "unless COMMAND, --env, --workdir or --user say otherwise (COMMAND replaces Cmd).\n"
+    "Run COMMAND in a new container: every namespace new, the image's layers or DIR as a\n"
+    "read-only root (never modified), all capabilities dropped, no_new_privs, a seccomp\n"
+    "filter, the current directory mounted at /work. A first word that is a stored image or\n"
+    "reads like a reference (has '/', ':' or '@') is an IMAGE; any other word is a COMMAND,\n"
+    "run in the image of its agent profile (claude, gemini, codex, opencode, kilo, python3,\n"
+    "node, go, ...; else base; see cage-build(1)), which is built first when missing. An\n"
+    "image's Entrypoint, Cmd, Env, WorkingDir and User apply unless COMMAND, --entrypoint,\n"
+    "--env, --workdir or --user say otherwise (COMMAND replaces Cmd).\n"
     "\n"
     "Options:\n"
     "      --image REF        a stored image (see 'cage images', 'cage pull', 'cage import')\n"
     "      --rootfs DIR       root filesystem directory (instead of an image)\n"
+    "      --entrypoint PROG  replace the image's Entrypoint ('' for none)\n"
     "  -w, --workspace DIR    directory mounted read-write at the workdir (default: .)\n"
     "      --workdir PATH     where the workspace is mounted and the command starts (default: /work)\n"
     "  -v, --volume SRC:DST[:ro]  bind-mount a host path (repeatable)\n"
@@ -262,6 +268,9 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
             if (value.empty())
                 return std::unexpected(usage_error("--image needs an image reference"));
             options.image = value;
+        } else if (CAGE_TRY(value_of(arg, "--entrypoint", value))) {
+            // As podman: one program, or "" for none (COMMAND is then the whole command line).
+            options.entrypoint = value.empty() ? std::vector<std::string>{} : std::vector<std::string>{std::string(value)};
         } else if (CAGE_TRY(value_of(arg, "--workspace", value)) || CAGE_TRY(value_of(arg, "-w", value))) {
             options.workspace = value;
         } else if (CAGE_TRY(value_of(arg, "--workdir", value))) {
@@ -328,6 +337,7 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
         if (options.command.empty())
             return std::unexpected(usage_error("no image or root filesystem given: use IMAGE or --rootfs DIR"));
         options.image = options.command.front();
+        options.image_from_word = true;
         options.command.erase(options.command.begin());
     }
     // An image brings its own command; a bare root filesystem does not.

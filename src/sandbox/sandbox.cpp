@@ -241,7 +241,7 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     auto requested = image ? image_environment(image->config) : std::vector<std::string>{};
     requested.insert(requested.end(), options.env.begin(), options.env.end());
     spec.env = build_environment(host_env, requested, account.name, account.home);
-    spec.args = image ? image_command(image->config, options.command) : options.command;
+    spec.args = image_command(image ? image->config : image::ImageConfig{}, options.command, options.entrypoint);
     if (spec.args.empty())
         return std::unexpected(plain_error("the image has no command (no Entrypoint or Cmd)", image ? image->reference : options.rootfs,
                                            "give one: cage run IMAGE COMMAND"));
