@@ -105,9 +105,9 @@ Expected<std::string> run_builder(const std::string& builder, const BuildRequest
                                   const std::string& output, const std::string& prefix)
 {
     auto result = CAGE_TRY(run_program(builder_command(builder, request, output, prefix), true));
-    // The builder printed its own one-line error.
+    // The builder printed its own one-line error: an error without a message.
     if (result.status != 0)
-        return std::unexpected(Error{"building " + request.recipe + " failed", 0, {}, {}, result.status});
+        return std::unexpected(Error{{}, 0, {}, {}, result.status});
     if (result.output.empty() || result.output.find('\n') != std::string::npos)
         return std::unexpected(plain_error("the image builder did not name the image it built", builder));
     return result.output;
@@ -139,7 +139,7 @@ Expected<std::vector<std::string>> build_into_store(const std::string& builder, 
     if (!imported)
         return std::unexpected(imported.error());
     if (imported->status != 0)  // cage-image printed why
-        return std::unexpected(Error{"storing the built image failed", 0, {}, {}, imported->status});
+        return std::unexpected(Error{{}, 0, {}, {}, imported->status});
     auto stored = lines_of(imported->output);
     // The recipe's own image last, the order `cage run` relies on.
     std::erase(stored, *built);

@@ -4,7 +4,7 @@
 # a plain command runs in base; all as the agent user (uid 1000) in /work, as root and
 # rootless, from an empty image store (the builder's layer cache makes later runs fast).
 . "$(dirname "$0")/../integration/lib.sh"
-. "$(dirname "$0")/agents.sh"
+. "$SOURCE_ROOT/tests/agents/agents.sh"
 
 start=$(date +%s)
 stored=$(cage_in build claude 2>"$work/build.err")

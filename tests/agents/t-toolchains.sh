@@ -5,7 +5,7 @@
 # these checks do not depend on the mode (a second go build would only add CI minutes).
 . "$(dirname "$0")/../integration/lib.sh"
 [ "$MODE" = root ] || skip_all "toolchain images are checked as root (rootless builds: t-build, t-claude)"
-. "$(dirname "$0")/agents.sh"
+. "$SOURCE_ROOT/tests/agents/agents.sh"
 
 like "$(quiet cage_in run python3 -c 'import sys; print(sys.version_info >= (3, 11))')" '^True$' \
     "cage run python3 builds the python image and runs python3" || diag "$(tail -3 "$work/err")"
