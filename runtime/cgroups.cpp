@@ -111,6 +111,24 @@ Expected<std::unique_ptr<Manager>> without_cgroup(const runtime::Limits& limits,
     return none_manager(limits);
 }
 
+// The cgroup lacks some wanted controllers: a required limit among them is refused, the
+// others are warned about.
+Expected<void> partly_enforced(const runtime::Limits& limits, const std::vector<std::string>& missing, Driver driver,
+                               const std::string& why, const std::function<void(const std::string&)>& warn)
+{
+    if (missing.empty())
+        return {};
+    if (auto needed = required_of(limits, missing); !needed.empty())
+        return std::unexpected(unenforceable(needed, why));
+    if (driver == Driver::v1_pids)
+        warn("resource limits are partly not enforced: the pids limit is, by the cgroup v1 pids controller; the " +
+             join(missing) + " limit is not: " + why);
+    else
+        warn("resource limits are partly not enforced: " + why +
+             (std::ranges::find(missing, "pids") != missing.end() ? fallback_note(limits) : ""));
+    return {};
+}
+
 }  // namespace
 
 Choice choose(const HostFacts& facts)
@@ -277,18 +295,8 @@ Expected<std::unique_ptr<Manager>> make_manager(const runtime::Limits& limits,
                        : pids_v1_manager(own_v1_cgroup(self, "pids").value_or("/"), limits, missing);
     if (!manager)
         return without_cgroup(limits, manager.error().message(), warn);
-    if (missing.empty())
-        return manager;
-    auto needed = required_of(limits, missing);
-    std::string why = choice.driver == Driver::v1_pids ? choice.reason : not_available(missing, facts.root);
-    if (!needed.empty())
-        return std::unexpected(unenforceable(needed, why));
-    if (choice.driver == Driver::v1_pids)
-        warn("resource limits are partly not enforced: the pids limit is, by the cgroup v1 pids controller; the " +
-             join(missing) + " limit is not: " + why);
-    else
-        warn("resource limits are partly not enforced: " + why +
-             (std::ranges::find(missing, "pids") != missing.end() ? fallback_note(limits) : ""));
+    auto why = choice.driver == Driver::v1_pids ? choice.reason : not_available(missing, facts.root);
+    CAGE_TRY(partly_enforced(limits, missing, choice.driver, why, warn));
     return manager;
 }
 
