@@ -12,7 +12,8 @@
 // waits for "go", before it runs anything of the container; what it forks is counted there.
 // The cgroup namespace, made by clone3 before that move, shows the group as /cage/cage-PID.
 // The group is removed at exit, or by the janitor when cage is killed; the "cage" directory
-// too, when this cage made it and no other container is in it.
+// too, when no other container is in it and it has no limit of its own (one an administrator
+// gave it to share among all containers keeps it).
 //
 // Only pids: a v1 memory group (memory.limit_in_bytes, memory.memsw.limit_in_bytes) would
 // have the same shape, but v1 has no memory.oom.group: its OOM killer takes one process, not
@@ -36,12 +37,13 @@ constexpr const char* parent_name = "cage";
 // Another cage may remove an empty "cage" directory between our mkdir and our use of it.
 constexpr int attempts = 5;
 
-// The group, then "cage" when this cage made it (it stays while another group is in it).
-bool remove_all(int base, int parent, const std::string& name, bool parent_ours)
+// The group, then "cage" unless it has a pids.max of its own (rmdir fails while another
+// container's group is in it; a cage making one there meanwhile makes "cage" again).
+bool remove_all(int base, int parent, const std::string& name)
 {
     bool removed = remove_group(parent, name);
     int saved = errno;
-    if (parent_ours)
+    if (read_at(parent, "pids.max") == "max\n")
         ::unlinkat(base, parent_name, AT_REMOVEDIR);
     errno = saved;
     return removed;
@@ -66,8 +68,9 @@ public:
         if (!dir_)
             return std::unexpected(errno_error("open the container's cgroup", path_));
         janitor_ = CAGE_TRY(start_janitor({base_.get(), parent_.get()},
-                                          [base = base_.get(), parent = parent_.get(), name = name_,
-                                           ours = parent_ours_] { remove_all(base, parent, name, ours); }));
+                                          [base = base_.get(), parent = parent_.get(), name = name_] {
+                                              remove_all(base, parent, name);
+                                          }));
         if (!write_at(dir_.get(), "pids.max", std::to_string(pids)))
             return std::unexpected(errno_error("set the cgroup limit " + std::to_string(pids), path_ + "/pids.max"));
         return {};
@@ -95,7 +98,7 @@ public:
         if (!dir_)
             return {};
         dir_.reset();
-        bool removed = remove_all(base_.get(), parent_.get(), name_, parent_ours_);
+        bool removed = remove_all(base_.get(), parent_.get(), name_);
         janitor_.reset();  // the janitor wakes, finds nothing, and exits
         if (!removed)
             return std::unexpected(errno_error("remove the container's cgroup", path_));
@@ -108,8 +111,7 @@ private:
     Expected<void> make_parent_and_group()
     {
         for (int attempt = 0; attempt < attempts; ++attempt) {
-            parent_ours_ = ::mkdirat(base_.get(), parent_name, 0755) == 0;
-            if (!parent_ours_ && errno != EEXIST)
+            if (::mkdirat(base_.get(), parent_name, 0755) < 0 && errno != EEXIST)
                 break;
             parent_ = UniqueFd(::openat(base_.get(), parent_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
             if (parent_ && make_group(parent_.get(), name_))
@@ -125,7 +127,6 @@ private:
     std::string path_;
     UniqueFd base_;
     UniqueFd parent_;
-    bool parent_ours_ = false;
     UniqueFd dir_;
     UniqueFd janitor_;
 };

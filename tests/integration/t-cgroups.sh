@@ -163,10 +163,24 @@ else
     is "$?" 124 "a timeout as root: exit 124"
     sleep 0.2
     is "$(pgrep -f 'cage-probe sleep 60 doublefork')" "" "... and a double-forked process in the group is gone too"
-    # What is left: none of this test's groups, and "cage" only while another cage uses it.
+    # Overlapping containers: the last one out removes "cage" too.
+    cage_bg -- /bin/sleep 1 >/dev/null 2>&1
+    crun -- true 2>/dev/null
+    wait "$CAGE_BG"
     left=$(ls -d "$V1_PIDS"/cage-* 2>/dev/null | while read -r dir; do
         pid=${dir##*/cage-}; [ -d "/proc/$pid" ] || echo "$dir"; done)
     is "$left" "" "no v1 pids group of a finished cage is left in $V1_PIDS"
+    if [ -z "$(ls -d "$V1_PIDS"/cage-* 2>/dev/null)" ]; then
+        ok $([ ! -e "$V1_PIDS" ] && echo 0 || echo 1) "... and after overlapping runs, $V1_PIDS itself is gone"
+        # One an administrator made, with a limit shared by all containers, stays.
+        mkdir "$V1_PIDS" && echo 1000 >"$V1_PIDS/pids.max" && on_exit "rmdir '$V1_PIDS' 2>/dev/null"
+        crun -- true 2>/dev/null
+        is "$(cat "$V1_PIDS/pids.max" 2>/dev/null)" 1000 "a $V1_PIDS with a pids.max of its own is kept"
+        rmdir "$V1_PIDS"
+    else
+        skip "another cage is running: $V1_PIDS is in use"
+        skip "another cage is running: $V1_PIDS is in use"
+    fi
 fi
 
 for bad in "--memory 0" "--memory 12Q" "--memory -1G" "--memory-swap x" "--pids 0" "--pids -3" "--cpus 0" "--cpus abc" \
