@@ -122,7 +122,7 @@ Expected<Prepared> prepare(const Spec& spec)
         CAGE_TRY(seccomp::check_loadable(spec.seccomp));
         prepared.audited_filter = seccomp::with_notifications(spec.seccomp);
     }
-    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, warn));
+    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, spec.warn_limits ? spec.warn_limits : warn));
     return prepared;
 }
 
@@ -276,7 +276,10 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     ::_exit(error.exit_code);
 }
 
-[[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
+// cgroupns_now: clone3 made no cgroup namespace (see clone_into_cgroup); the parent has moved
+// this process into the container's cgroup by "go".
+[[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel,
+                                 bool cgroupns_now)
 {
     // If cage dies, so does the container (and with pid 1, everything in it).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -285,6 +288,8 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     auto go = channel.receive();
     if (!go || !*go)  // cage is gone, or failed to write the maps
         ::_exit(exit_cage_error);
+    if (cgroupns_now && ::unshare(CLONE_NEWCGROUP) < 0)
+        fail(channel, errno_error("create the container's cgroup namespace"));
 
     if (auto built = build_root(spec, prepared); !built)
         fail(channel, built.error());
@@ -341,8 +346,10 @@ Error clone_error(int errnum)
 }
 
 // clone3 straight into the container's cgroup (CLONE_INTO_CGROUP, Linux 5.7+), so the new
-// cgroup namespace is rooted there; a kernel that refuses it gets a plain clone3, and the
-// parent moves the child in before releasing it (its cgroup namespace then shows cage's).
+// cgroup namespace is rooted there. Otherwise (a kernel that refuses it, a cgroup v1 group:
+// CLONE_INTO_CGROUP takes only a cgroup2 directory, or no cgroup) a plain clone3 without
+// CLONE_NEWCGROUP: a cgroup namespace is rooted where its creator is at that moment, so the
+// child makes its own only after the parent has moved it in (see container_main).
 pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
 {
     if (cgroup_fd >= 0) {
@@ -354,6 +361,7 @@ pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
         args.flags &= ~static_cast<std::uint64_t>(CLONE_INTO_CGROUP);
         args.cgroup = 0;
     }
+    args.flags &= ~static_cast<std::uint64_t>(CLONE_NEWCGROUP);
     return sys::clone3(&args);
 }
 
@@ -382,7 +390,7 @@ Expected<Result> run(const Spec& spec)
     if (pid == 0) {
         parent_end.close();
         signal_fd.reset();
-        container_main(spec, prepared, child_end);
+        container_main(spec, prepared, child_end, !(args.flags & CLONE_NEWCGROUP));
     }
     ContainerGuard guard(pidfd);
     child_end.close();
