@@ -55,12 +55,20 @@ if command -v skopeo >/dev/null; then
     like "$config" '"User": "agent"' "the user is inherited from base"
 fi
 
-start=$(date +%s)
-cage_in build --no-cache "$work/child.yaml" --output "$work/two" >/dev/null 2>"$work/two.err"
-ok $? "rebuilding everything with --no-cache succeeds"
-diag "rebuild from scratch: $(( $(date +%s) - start ))s"
-is "$(digest_of "$work/two" base:latest)" "$base" "the rebuilt base has the same digest"
-is "$(digest_of "$work/two" cage-test-child:latest)" "$child" "the rebuilt child has the same digest"
+if [ "$MODE" = root ]; then
+    start=$(date +%s)
+    cage_in build --no-cache "$work/child.yaml" --output "$work/two" >/dev/null 2>"$work/two.err"
+    ok $? "rebuilding everything with --no-cache succeeds"
+    diag "rebuild from scratch: $(( $(date +%s) - start ))s"
+    what="rebuilt from scratch"
+else
+    # Root's build of the same recipes (from root's layer cache, filled by the root suite).
+    "$BUILDER" build "$work/child.yaml" --output "$work/two" >/dev/null 2>"$work/two.err"
+    ok $? "the same recipes build as root"
+    what="built by root"
+fi
+is "$(digest_of "$work/two" base:latest)" "$base" "base $what has the same digest"
+is "$(digest_of "$work/two" cage-test-child:latest)" "$child" "the child $what has the same digest"
 
 cage_in build "$work/missing.yaml" --output "$work/missing" >/dev/null 2>"$work/missing.err"
 is "$?" 125 "a recipe naming a missing package fails with exit status 125"
