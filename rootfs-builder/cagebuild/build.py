@@ -62,6 +62,7 @@ def run_child_layer(job):
 
 class Builder:
     def __init__(self, cache_dir, no_cache=False):
+        userns.check()
         self.cache = cache.Cache(cache_dir)
         self.no_cache = no_cache
         self.epoch = epoch()

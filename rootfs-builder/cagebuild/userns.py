@@ -25,6 +25,13 @@ def _subordinate(kind):
     return found
 
 
+def check():
+    """Refuses, before anything is built, a rootless build that could not map its ids (mmdebstrap's
+    unshare mode needs the same ranges)."""
+    if os.getuid() != 0:
+        wrap([])
+
+
 def wrap(argv):
     """ARGV run where a child layer is made (see above)."""
     if os.getuid() == 0:
