@@ -285,9 +285,10 @@ Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
 {
     if (int tasks = cgroup.self_enter_fd(); tasks >= 0) {
         bool moved = ::write(tasks, "0", 1) == 1;
+        auto error = errno_error("move the container into its cgroup");
         ::close(tasks);
         if (!moved)
-            return std::unexpected(errno_error("move the container into its cgroup"));
+            return std::unexpected(error);
     }
     if (::unshare(CLONE_NEWCGROUP) < 0)
         return std::unexpected(errno_error("create the container's cgroup namespace"));
