@@ -96,6 +96,11 @@ public:
     virtual int clone_fd() const = 0;
     // Move a process in (when clone3 could not place it).
     virtual Expected<void> enter(pid_t pid) = 0;
+    // A file through which the container's pid 1, still single-threaded, moves itself in by
+    // writing "0" (the v1 "tasks" file), or -1: then the parent calls enter(). A v1 move of
+    // a whole process takes the global cgroup_threadgroup_rwsem for writing, which waits for
+    // an RCU grace period (often 5 to 15 ms on a busy host); a thread moving itself skips it.
+    virtual int self_enter_fd() const { return -1; }
     // SIGKILL every process in the cgroup (cgroup.kill).
     virtual void kill_all() = 0;
     virtual Usage usage() const = 0;

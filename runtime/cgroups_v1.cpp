@@ -8,9 +8,9 @@
 //
 // So the container gets a group of its own in the pids hierarchy, below the one cage runs
 // in: /sys/fs/cgroup/pids/<own>/cage/cage-PID, with pids.max. clone3(CLONE_INTO_CGROUP) takes
-// only a cgroup2 directory, so cage writes the child's pid to cgroup.procs while the child
-// waits for "go", before it runs anything of the container; what it forks is counted there.
-// The cgroup namespace, made by clone3 before that move, shows the group as /cage/cage-PID.
+// only a cgroup2 directory, so pid 1 moves itself in, through the group's "tasks" file that
+// cage opened, as soon as it has "go", before it forks anything of the container; what it
+// forks is counted there. The cgroup namespace, made right after, shows the group as /.
 // The group is removed at exit, or by the janitor when cage is killed; the "cage" directory
 // too, when no other container is in it and it has no limit of its own (one an administrator
 // gave it to share among all containers keeps it).
@@ -67,6 +67,9 @@ public:
         dir_ = UniqueFd(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir_)
             return std::unexpected(errno_error("open the container's cgroup", path_));
+        tasks_ = UniqueFd(::openat(dir_.get(), "tasks", O_WRONLY | O_CLOEXEC));
+        if (!tasks_)
+            return std::unexpected(errno_error("open the container's cgroup", path_ + "/tasks"));
         janitor_ = CAGE_TRY(start_janitor({base_.get(), parent_.get()},
                                           [base = base_.get(), parent = parent_.get(), name = name_] {
                                               remove_all(base, parent, name);
@@ -77,6 +80,7 @@ public:
     }
 
     int clone_fd() const override { return -1; }
+    int self_enter_fd() const override { return tasks_.get(); }
 
     Expected<void> enter(pid_t pid) override
     {
@@ -98,6 +102,7 @@ public:
         if (!dir_)
             return {};
         dir_.reset();
+        tasks_.reset();
         bool removed = remove_all(base_.get(), parent_.get(), name_);
         janitor_.reset();  // the janitor wakes, finds nothing, and exits
         if (!removed)
@@ -128,6 +133,7 @@ private:
     UniqueFd base_;
     UniqueFd parent_;
     UniqueFd dir_;
+    UniqueFd tasks_;
     UniqueFd janitor_;
 };
 

@@ -6,8 +6,11 @@
 //   plan the id maps
 //   block stop/resize signals
 //   clone3(all namespaces, CLONE_PIDFD) ──▶ wait for "go"
-//   write uid/gid maps, send "go"  ──────▶ private mounts; open sources by path,
-//                                          check they are what the parent saw;
+//   (move pid 1 into its cgroup if
+//   neither clone3 nor pid 1 can do it)
+//   write uid/gid maps, send "go"  ──────▶ (a v1 cgroup: move itself in); cgroup
+//                                          namespace; private mounts; open sources by
+//                                          path, check they are what the parent saw;
 //                                          overlay root, /proc, /sys, /dev, /tmp,
 //                                          binds, masked paths, read-only root;
 //                                          pivot_root; hostname; pty
@@ -276,8 +279,24 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     ::_exit(error.exit_code);
 }
 
-// cgroupns_now: clone3 made no cgroup namespace (see clone_into_cgroup); the parent has moved
-// this process into the container's cgroup by "go".
+// Moves pid 1 into the container's cgroup itself where the manager lets it (see
+// self_enter_fd; the parent moved it otherwise), then makes its cgroup namespace there.
+Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
+{
+    if (int tasks = cgroup.self_enter_fd(); tasks >= 0) {
+        bool moved = ::write(tasks, "0", 1) == 1;
+        auto error = errno_error("move the container into its cgroup");
+        ::close(tasks);
+        if (!moved)
+            return std::unexpected(error);
+    }
+    if (::unshare(CLONE_NEWCGROUP) < 0)
+        return std::unexpected(errno_error("create the container's cgroup namespace"));
+    return {};
+}
+
+// cgroupns_now: clone3 made no cgroup namespace, nor put this process in the container's
+// cgroup (see clone_into_cgroup).
 [[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel,
                                  bool cgroupns_now)
 {
@@ -288,8 +307,9 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     auto go = channel.receive();
     if (!go || !*go)  // cage is gone, or failed to write the maps
         ::_exit(exit_cage_error);
-    if (cgroupns_now && ::unshare(CLONE_NEWCGROUP) < 0)
-        fail(channel, errno_error("create the container's cgroup namespace"));
+    if (cgroupns_now)
+        if (auto entered = enter_cgroup(*prepared.cgroup); !entered)
+            fail(channel, entered.error());
 
     if (auto built = build_root(spec, prepared); !built)
         fail(channel, built.error());
@@ -395,7 +415,7 @@ Expected<Result> run(const Spec& spec)
     ContainerGuard guard(pidfd);
     child_end.close();
 
-    if (!(args.flags & CLONE_INTO_CGROUP))
+    if (!(args.flags & CLONE_INTO_CGROUP) && prepared.cgroup->self_enter_fd() < 0)
         CAGE_TRY(prepared.cgroup->enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
