@@ -35,6 +35,7 @@ Digest cache_key(const ProfileText& profile)
     material += "libseccomp " + std::to_string(library->major) + "." + std::to_string(library->minor) + "." +
                 std::to_string(library->micro) + "\n";
     material += "arch " + std::to_string(seccomp_arch_native()) + "\n";
+    material += "format " + std::to_string(seccomp::program_format) + "\n";
     material += profile.text;
     return sha256(material);
 }
