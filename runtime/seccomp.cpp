@@ -162,11 +162,17 @@ Expected<void> check_loadable(const Filter& filter)
     if (filter.program.size() % sizeof(Instruction) != 0 || program.empty() || program.size() > BPF_MAXINSNS)
         return std::unexpected(plain_error("seccomp: the filter is longer than the kernel accepts (4096 instructions)"));
     // Between loading the filter and execve, cage passes the listener (sendmsg), closes it,
-    // and execs; on failure it reports (sendmsg) and exits.
-    for (const char* needed : {"execve", "sendmsg", "close", "exit_group"}) {
+    // and execs; on failure it reports (sendmsg) and exits. The native numbers are constants:
+    // asking libseccomp would cost a warm start its first name lookup (about 20 us).
+    struct Needed {
+        const char* name;
+        long number;
+    };
+    for (auto [needed, number] : {Needed{"execve", SYS_execve}, Needed{"sendmsg", SYS_sendmsg}, Needed{"close", SYS_close},
+                                  Needed{"exit_group", SYS_exit_group}}) {
         seccomp_data data{};
         data.arch = seccomp_arch_native();
-        data.nr = syscall_number(needed).value_or(-1);
+        data.nr = static_cast<int>(number);
         if ((evaluate(program, data) & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_ALLOW)
             return std::unexpected(plain_error(std::string("seccomp: the profile refuses ") + needed +
                                                ", which cage needs to start the command",
