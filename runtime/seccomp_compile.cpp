@@ -178,7 +178,9 @@ Expected<Context> new_context(const Plan& plan)
     seccomp_attr_set(context.get(), SCMP_FLTATR_ACT_BADARCH, plan.foreign_action);
     // cage sets no_new_privs itself, and the filter is loaded by cage, not by libseccomp.
     seccomp_attr_set(context.get(), SCMP_FLTATR_CTL_NNP, 0);
-    // A binary tree of system call numbers: fewer comparisons per call (not fewer instructions).
+    // A binary tree of system call numbers: fewer comparisons per call, but more instructions
+    // (the default profile's rules: 378, against 303 in a linear list). This program now
+    // serves only argument rules and the reference; the dispatch does not depend on it.
     seccomp_attr_set(context.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
     if (plan.arch != seccomp_arch_native()) {
         if (int rc = seccomp_arch_add(context.get(), plan.arch); rc < 0)
