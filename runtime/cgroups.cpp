@@ -88,6 +88,12 @@ std::string fallback_note(const runtime::Limits& limits)
            (::geteuid() == 0 ? " (which binds no process of host root)" : "");
 }
 
+std::string not_available(const std::vector<std::string>& missing, bool root)
+{
+    return "the " + join(missing) + " controller is not available in the cgroup cage uses; " +
+           (root ? "enable it in " + std::string(mount_point) + "/cgroup.subtree_control" : std::string(delegate_hint));
+}
+
 Error unenforceable(const std::vector<std::string>& controllers, const std::string& why)
 {
     return plain_error("cannot enforce the requested " + join(controllers) + " limit", mount_point,
@@ -105,12 +111,30 @@ Expected<std::unique_ptr<Manager>> without_cgroup(const runtime::Limits& limits,
     return none_manager(limits);
 }
 
+// The cgroup lacks some wanted controllers: a required limit among them is refused, the
+// others are warned about.
+Expected<void> partly_enforced(const runtime::Limits& limits, const std::vector<std::string>& missing, Driver driver,
+                               const std::string& why, const std::function<void(const std::string&)>& warn)
+{
+    if (missing.empty())
+        return {};
+    if (auto needed = required_of(limits, missing); !needed.empty())
+        return std::unexpected(unenforceable(needed, why));
+    if (driver == Driver::v1_pids)
+        warn("resource limits are partly not enforced: the pids limit is, by the cgroup v1 pids controller; the " +
+             join(missing) + " limit is not: " + why);
+    else
+        warn("resource limits are partly not enforced: " + why +
+             (std::ranges::find(missing, "pids") != missing.end() ? fallback_note(limits) : ""));
+    return {};
+}
+
 }  // namespace
 
 Choice choose(const HostFacts& facts)
 {
     if (!facts.cgroup2)
-        return {Driver::none, Placement::nowhere,
+        return {facts.root && facts.v1_pids ? Driver::v1_pids : Driver::none, Placement::nowhere,
                 std::string("no cgroup v2 at ") + mount_point + " (a cgroup v1 or hybrid host); " + enable_v2};
     if (facts.root)
         return {Driver::fs, Placement::top, {}};
@@ -182,6 +206,26 @@ std::optional<std::string> own_cgroup(std::string_view text)
     return std::nullopt;
 }
 
+std::optional<std::string> own_v1_cgroup(std::string_view text, std::string_view controller)
+{
+    while (!text.empty()) {
+        auto line = text.substr(0, text.find('\n'));
+        text.remove_prefix(std::min(text.size(), line.size() + 1));
+        auto first = line.find(':');
+        auto second = first == std::string_view::npos ? first : line.find(':', first + 1);
+        if (second == std::string_view::npos || line.substr(second + 1).empty())
+            continue;
+        auto controllers = line.substr(first + 1, second - first - 1);
+        for (std::size_t start = 0; start <= controllers.size();) {
+            auto end = std::min(controllers.find(',', start), controllers.size());
+            if (controllers.substr(start, end - start) == controller)
+                return std::string(line.substr(second + 1));
+            start = end + 1;
+        }
+    }
+    return std::nullopt;
+}
+
 std::optional<std::uint64_t> keyed_value(std::string_view content, std::string_view key)
 {
     while (!content.empty()) {
@@ -206,7 +250,13 @@ HostFacts gather_facts()
     facts.root = ::geteuid() == 0;
     facts.systemd_user = systemd_user_reachable();
     facts.in_scope = std::getenv(scope_env) != nullptr;
-    auto own = own_cgroup(read_small_file("/proc/self/cgroup").value_or(""));
+    auto self = read_small_file("/proc/self/cgroup").value_or("");
+    if (!facts.cgroup2 && facts.root) {
+        struct statfs v1{};
+        facts.v1_pids = ::statfs(v1_pids_mount, &v1) == 0 && v1.f_type == CGROUP_SUPER_MAGIC &&
+                        own_v1_cgroup(self, "pids").has_value();
+    }
+    auto own = own_cgroup(self);
     if (!facts.cgroup2 || facts.root || !own)
         return facts;
     facts.own_delegated = delegated(path_of(*own));
@@ -233,24 +283,20 @@ Expected<std::unique_ptr<Manager>> make_manager(const runtime::Limits& limits,
     auto choice = choose(facts);
     if (choice.driver == Driver::systemd)  // not re-executed (an embedder): no scope to use
         choice.reason = std::string("no cgroup v2 subtree is delegated to this user; ") + delegate_hint;
-    if (choice.driver != Driver::fs)
+    if (choice.driver == Driver::v1_pids && !limits.pids)  // nothing for it to enforce
+        choice.driver = Driver::none;
+    if (choice.driver != Driver::fs && choice.driver != Driver::v1_pids)
         return without_cgroup(limits, choice.reason, warn);
 
-    auto own = own_cgroup(read_small_file("/proc/self/cgroup").value_or("")).value_or("/");
+    auto self = read_small_file("/proc/self/cgroup").value_or("");
     std::vector<std::string> missing;
-    auto manager = fs_manager(choice.placement, own, limits, missing);
+    auto manager = choice.driver == Driver::fs
+                       ? fs_manager(choice.placement, own_cgroup(self).value_or("/"), limits, missing)
+                       : pids_v1_manager(own_v1_cgroup(self, "pids").value_or("/"), limits, missing);
     if (!manager)
         return without_cgroup(limits, manager.error().message(), warn);
-    if (missing.empty())
-        return manager;
-    auto needed = required_of(limits, missing);
-    std::string why = "the " + join(missing) + " controller is not available in the cgroup cage uses; " +
-                      (facts.root ? "enable it in " + std::string(mount_point) + "/cgroup.subtree_control"
-                                  : std::string(delegate_hint));
-    if (!needed.empty())
-        return std::unexpected(unenforceable(needed, why));
-    warn("resource limits are partly not enforced: " + why +
-         (std::ranges::find(missing, "pids") != missing.end() ? fallback_note(limits) : ""));
+    auto why = choice.driver == Driver::v1_pids ? choice.reason : not_available(missing, facts.root);
+    CAGE_TRY(partly_enforced(limits, missing, choice.driver, why, warn));
     return manager;
 }
 

@@ -5,8 +5,10 @@
 //   systemd  a rootless user whose cgroup is not delegated, with a systemd user manager:
 //            cage re-executes itself in `systemd-run --user --scope -p Delegate=yes`
 //            (cgroups_systemd.cpp), and then uses fs
-//   none     no usable cgroup v2: limits are not enforced (warned once), RLIMIT_NPROC caps
-//            the number of processes
+//   v1 pids  root on a cgroup v1 or hybrid host: the pids limit through the v1 pids
+//            controller (cgroups_v1.cpp); the other limits are not enforced (warned)
+//   none     no usable cgroup: limits are not enforced (warned), RLIMIT_NPROC caps the
+//            number of processes (which binds no process of host root)
 //
 // The decision ladder (choose()) is pure and unit-tested; make_manager() gathers the facts.
 // Only cgroups cage created are ever written, killed or removed.
@@ -29,11 +31,12 @@
 namespace cage::cgroups {
 
 inline constexpr const char* mount_point = "/sys/fs/cgroup";
+inline constexpr const char* v1_pids_mount = "/sys/fs/cgroup/pids";
 inline constexpr const char* supervisor_name = "cage-supervisor";
 // cpu.max period in microseconds (the kernel's default).
 inline constexpr std::uint64_t cpu_period = 100'000;
 
-enum class Driver { fs, systemd, none };
+enum class Driver { fs, systemd, v1_pids, none };
 
 // Where an fs cgroup goes, relative to the cgroup cage runs in ("own").
 enum class Placement {
@@ -52,12 +55,13 @@ struct HostFacts {
     bool parent_delegated = false;  // we may create in own's parent and move processes there
     bool systemd_user = false;      // a systemd user manager and systemd-run are reachable
     bool in_scope = false;          // already re-executed under systemd-run (no second time)
+    bool v1_pids = false;           // a cgroup v1 pids hierarchy at /sys/fs/cgroup/pids
 };
 
 struct Choice {
     Driver driver = Driver::none;
     Placement placement = Placement::nowhere;
-    std::string reason;  // for none: why no cgroup, and how to get one
+    std::string reason;  // for none and v1_pids: why no cgroup v2, and how to get one
 };
 
 Choice choose(const HostFacts& facts);
@@ -74,6 +78,9 @@ bool lists_controller(std::string_view list, std::string_view controller);
 std::string format_cpu_max(std::optional<double> cpus);
 // The cgroup path of "0::PATH" in /proc/self/cgroup text, or nullopt (no v2 line).
 std::optional<std::string> own_cgroup(std::string_view proc_self_cgroup);
+// The cgroup path of "N:CONTROLLERS:PATH" in /proc/self/cgroup text whose comma-separated
+// CONTROLLERS name the v1 controller, or nullopt.
+std::optional<std::string> own_v1_cgroup(std::string_view proc_self_cgroup, std::string_view controller);
 // The value of "KEY VALUE" in a flat-keyed file (memory.events, cpu.stat), or nullopt.
 std::optional<std::uint64_t> keyed_value(std::string_view content, std::string_view key);
 
@@ -89,6 +96,11 @@ public:
     virtual int clone_fd() const = 0;
     // Move a process in (when clone3 could not place it).
     virtual Expected<void> enter(pid_t pid) = 0;
+    // A file through which the container's pid 1, still single-threaded, moves itself in by
+    // writing "0" (the v1 "tasks" file), or -1: then the parent calls enter(). A v1 move of
+    // a whole process takes the global cgroup_threadgroup_rwsem for writing, which waits for
+    // an RCU grace period (often 5 to 15 ms on a busy host); a thread moving itself skips it.
+    virtual int self_enter_fd() const { return -1; }
     // SIGKILL every process in the cgroup (cgroup.kill).
     virtual void kill_all() = 0;
     virtual Usage usage() const = 0;
@@ -111,6 +123,10 @@ std::unique_ptr<Manager> none_manager(const runtime::Limits& limits);
 Expected<std::unique_ptr<Manager>> fs_manager(Placement placement, const std::string& own,
                                               const runtime::Limits& limits,
                                               std::vector<std::string>& missing);
+// own_pids: cage's own cgroup in the v1 pids hierarchy. Every wanted controller but pids goes
+// to missing.
+Expected<std::unique_ptr<Manager>> pids_v1_manager(const std::string& own_pids, const runtime::Limits& limits,
+                                                   std::vector<std::string>& missing);
 
 // --- systemd driver (cgroups_systemd.cpp): no libsystemd, only systemd-run ---
 // Set in the environment of the re-executed cage, so it never re-executes twice.

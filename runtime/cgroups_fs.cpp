@@ -2,122 +2,25 @@
 // directory fd, processes placed by clone3(CLONE_INTO_CGROUP), removed at exit.
 //
 // A killed cage cannot remove its cgroup, so a janitor (a detached double-forked child,
-// "cage-cgroup-gc") waits for the end of a pipe cage holds: when cage is gone, however it
-// ended, the janitor kills what is left in the cgroup and removes it. After a normal exit
-// cage has done that itself and the janitor finds nothing to do.
+// "cage-cgroup-gc", cgroups_dir.cpp) waits for the end of a pipe cage holds: when cage is
+// gone, however it ended, the janitor kills what is left in the cgroup and removes it. After
+// a normal exit cage has done that itself and the janitor finds nothing to do.
 #include "runtime/cgroups.hpp"
 
 #include <fcntl.h>
-#include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
-#include <thread>
+#include <cstdlib>
 
+#include "runtime/cgroups_dir.hpp"
 #include "runtime/fd.hpp"
-#include "runtime/sys.hpp"
 #include "runtime/util.hpp"
 
 namespace cage::cgroups {
 namespace {
-
-using namespace std::chrono_literals;
-
-bool write_at(int dir, const char* file, const std::string& value)
-{
-    UniqueFd fd(::openat(dir, file, O_WRONLY | O_CLOEXEC));
-    return fd && ::write(fd.get(), value.data(), value.size()) == static_cast<ssize_t>(value.size());
-}
-
-std::optional<std::string> read_at(int dir, const char* file)
-{
-    UniqueFd fd(::openat(dir, file, O_RDONLY | O_CLOEXEC));
-    if (!fd)
-        return std::nullopt;
-    return read_small_file(fd.get());
-}
-
-// cgroup.kill (5.14+), else a SIGKILL to every listed process.
-void kill_in(int dir)
-{
-    if (write_at(dir, "cgroup.kill", "1"))
-        return;
-    auto procs = read_at(dir, "cgroup.procs").value_or("");
-    for (std::size_t start = 0; start < procs.size();) {
-        auto end = procs.find('\n', start);
-        auto pid = std::atoi(procs.substr(start, end - start).c_str());
-        if (pid > 0)
-            ::kill(pid, SIGKILL);
-        start = end == std::string::npos ? procs.size() : end + 1;
-    }
-}
-
-bool populated(int dir)
-{
-    return keyed_value(read_at(dir, "cgroup.events").value_or(""), "populated").value_or(0) != 0;
-}
-
-// Kill, wait until empty, rmdir (which can still be EBUSY for a moment after the last exit).
-bool remove_cgroup(int parent, int dir, const std::string& name)
-{
-    kill_in(dir);
-    auto give_up = std::chrono::steady_clock::now() + 10s;
-    while (populated(dir) && std::chrono::steady_clock::now() < give_up)
-        std::this_thread::sleep_for(5ms);
-    while (::unlinkat(parent, name.c_str(), AT_REMOVEDIR) < 0) {
-        if (errno == ENOENT)
-            return true;
-        if (errno != EBUSY || std::chrono::steady_clock::now() >= give_up)
-            return false;
-        std::this_thread::sleep_for(5ms);
-    }
-    return true;
-}
-
-[[noreturn]] void janitor_main(int pipe_fd, int parent, const std::string& name)
-{
-    ::setsid();
-    ::prctl(PR_SET_NAME, "cage-cgroup-gc", 0, 0, 0);
-    int low = std::min(pipe_fd, parent), high = std::max(pipe_fd, parent);
-    sys::close_range(3, static_cast<unsigned>(low) - 1, 0);
-    sys::close_range(static_cast<unsigned>(low) + 1, static_cast<unsigned>(high) - 1, 0);
-    sys::close_range(static_cast<unsigned>(high) + 1, ~0U, 0);
-    // Holding the caller's stdout would keep `$(cage run ...)` waiting.
-    int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-    for (int fd = 0; fd <= 2 && null >= 0; ++fd)
-        ::dup2(null, fd);
-    char byte;
-    while (::read(pipe_fd, &byte, 1) != 0 && errno == EINTR) {
-    }
-    UniqueFd dir(::openat(parent, name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (dir)
-        remove_cgroup(parent, dir.get(), name);
-    ::_exit(0);
-}
-
-Expected<UniqueFd> start_janitor(int parent, const std::string& name)
-{
-    int ends[2];
-    if (::pipe2(ends, O_CLOEXEC) < 0)
-        return std::unexpected(errno_error("create the cgroup janitor's pipe"));
-    UniqueFd read_end(ends[0]), write_end(ends[1]);
-    pid_t child = ::fork();
-    if (child < 0)
-        return std::unexpected(errno_error("fork the cgroup janitor"));
-    if (child == 0) {
-        write_end.reset();
-        if (::fork() == 0)
-            janitor_main(read_end.get(), parent, name);
-        ::_exit(0);
-    }
-    ::waitpid(child, nullptr, 0);
-    return write_end;
-}
 
 class FsManager final : public Manager {
 public:
@@ -129,12 +32,14 @@ public:
 
     Expected<void> create(const runtime::Limits& limits, const std::vector<std::string>& enabled)
     {
-        if (::mkdirat(parent_.get(), name_.c_str(), 0755) < 0 && !(errno == EEXIST && reuse_stale()))
+        if (!make_group(parent_.get(), name_))
             return std::unexpected(errno_error("create the container's cgroup", path_));
         dir_ = UniqueFd(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir_)
             return std::unexpected(errno_error("open the container's cgroup", path_));
-        janitor_ = CAGE_TRY(start_janitor(parent_.get(), name_));
+        janitor_ = CAGE_TRY(start_janitor({parent_.get()}, [parent = parent_.get(), name = name_] {
+            remove_group(parent, name);
+        }));
         auto on = [&](const char* controller) { return std::ranges::find(enabled, controller) != enabled.end(); };
         if (on("memory"))
             CAGE_TRY(write_memory(limits));
@@ -179,8 +84,8 @@ public:
     {
         if (!dir_)
             return {};
-        bool removed = remove_cgroup(parent_.get(), dir_.get(), name_);
         dir_.reset();
+        bool removed = remove_group(parent_.get(), name_);
         janitor_.reset();  // the janitor wakes, finds no cgroup, and exits
         if (!removed)
             return std::unexpected(errno_error("remove the container's cgroup", path_));
@@ -191,15 +96,6 @@ public:
     void set_pids(std::uint64_t pids) { pids_ = pids; }
 
 private:
-    // A cgroup of the same name left by a cage with this pid that died with its janitor:
-    // ours by name, and empty, so it can go.
-    bool reuse_stale()
-    {
-        UniqueFd old(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        return old && !populated(old.get()) && ::unlinkat(parent_.get(), name_.c_str(), AT_REMOVEDIR) == 0 &&
-               ::mkdirat(parent_.get(), name_.c_str(), 0755) == 0;
-    }
-
     Expected<void> write_limit(const char* file, const std::string& value)
     {
         if (!write_at(dir_.get(), file, value))

@@ -24,6 +24,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <climits>
+#include <cstdlib>
 
 #include "runtime/fd.hpp"
 #include "runtime/sys.hpp"
@@ -57,6 +59,17 @@ bool has_acl(int fd)
 bool unwritable_from_containers(int fd, const struct stat& st)
 {
     return ::getuid() != 0 && st.st_uid == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0 && !has_acl(fd);
+}
+
+// Where the running binary is, for the re-executed one (its /proc/self/exe shows the copy).
+void remember_path()
+{
+    char path[PATH_MAX];
+    ssize_t length = ::readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (length > 0 && path[0] == '/') {
+        path[length] = '\0';
+        ::setenv(sealed_from_variable, path, 1);
+    }
 }
 
 bool on_read_only_mount(int fd)
@@ -94,6 +107,7 @@ Expected<void> seal_executable(int /*argc*/, char** argv)
         return std::unexpected(errno_error("inspect the cage executable", "/proc/self/exe"));
     if (unwritable_from_containers(self.get(), st) || on_read_only_mount(self.get()))
         return {};
+    remember_path();
     if (::getuid() == 0)
         reexec_through_read_only_bind(self.get(), argv);
     UniqueFd copy = create_memfd();

@@ -6,8 +6,11 @@
 //   plan the id maps
 //   block stop/resize signals
 //   clone3(all namespaces, CLONE_PIDFD) ──▶ wait for "go"
-//   write uid/gid maps, send "go"  ──────▶ private mounts; open sources by path,
-//                                          check they are what the parent saw;
+//   (move pid 1 into its cgroup if
+//   neither clone3 nor pid 1 can do it)
+//   write uid/gid maps, send "go"  ──────▶ (a v1 cgroup: move itself in); cgroup
+//                                          namespace; private mounts; open sources by
+//                                          path, check they are what the parent saw;
 //                                          overlay root, /proc, /sys, /dev, /tmp,
 //                                          binds, masked paths, read-only root;
 //                                          pivot_root; hostname; pty
@@ -122,7 +125,7 @@ Expected<Prepared> prepare(const Spec& spec)
         CAGE_TRY(seccomp::check_loadable(spec.seccomp));
         prepared.audited_filter = seccomp::with_notifications(spec.seccomp);
     }
-    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, warn));
+    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, spec.warn_limits ? spec.warn_limits : warn));
     return prepared;
 }
 
@@ -276,7 +279,26 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     ::_exit(error.exit_code);
 }
 
-[[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
+// Moves pid 1 into the container's cgroup itself where the manager lets it (see
+// self_enter_fd; the parent moved it otherwise), then makes its cgroup namespace there.
+Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
+{
+    if (int tasks = cgroup.self_enter_fd(); tasks >= 0) {
+        bool moved = ::write(tasks, "0", 1) == 1;
+        auto error = errno_error("move the container into its cgroup");
+        ::close(tasks);
+        if (!moved)
+            return std::unexpected(error);
+    }
+    if (::unshare(CLONE_NEWCGROUP) < 0)
+        return std::unexpected(errno_error("create the container's cgroup namespace"));
+    return {};
+}
+
+// cgroupns_now: clone3 made no cgroup namespace, nor put this process in the container's
+// cgroup (see clone_into_cgroup).
+[[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel,
+                                 bool cgroupns_now)
 {
     // If cage dies, so does the container (and with pid 1, everything in it).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -285,6 +307,9 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     auto go = channel.receive();
     if (!go || !*go)  // cage is gone, or failed to write the maps
         ::_exit(exit_cage_error);
+    if (cgroupns_now)
+        if (auto entered = enter_cgroup(*prepared.cgroup); !entered)
+            fail(channel, entered.error());
 
     if (auto built = build_root(spec, prepared); !built)
         fail(channel, built.error());
@@ -341,8 +366,10 @@ Error clone_error(int errnum)
 }
 
 // clone3 straight into the container's cgroup (CLONE_INTO_CGROUP, Linux 5.7+), so the new
-// cgroup namespace is rooted there; a kernel that refuses it gets a plain clone3, and the
-// parent moves the child in before releasing it (its cgroup namespace then shows cage's).
+// cgroup namespace is rooted there. Otherwise (a kernel that refuses it, a cgroup v1 group:
+// CLONE_INTO_CGROUP takes only a cgroup2 directory, or no cgroup) a plain clone3 without
+// CLONE_NEWCGROUP: a cgroup namespace is rooted where its creator is at that moment, so the
+// child makes its own only after the parent has moved it in (see container_main).
 pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
 {
     if (cgroup_fd >= 0) {
@@ -354,6 +381,7 @@ pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
         args.flags &= ~static_cast<std::uint64_t>(CLONE_INTO_CGROUP);
         args.cgroup = 0;
     }
+    args.flags &= ~static_cast<std::uint64_t>(CLONE_NEWCGROUP);
     return sys::clone3(&args);
 }
 
@@ -382,12 +410,12 @@ Expected<Result> run(const Spec& spec)
     if (pid == 0) {
         parent_end.close();
         signal_fd.reset();
-        container_main(spec, prepared, child_end);
+        container_main(spec, prepared, child_end, !(args.flags & CLONE_NEWCGROUP));
     }
     ContainerGuard guard(pidfd);
     child_end.close();
 
-    if (!(args.flags & CLONE_INTO_CGROUP))
+    if (!(args.flags & CLONE_INTO_CGROUP) && prepared.cgroup->self_enter_fd() < 0)
         CAGE_TRY(prepared.cgroup->enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));

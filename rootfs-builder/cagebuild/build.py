@@ -1,11 +1,13 @@
 """Build a recipe and its parents, one layer each, and write them as an OCI image layout."""
+import json
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
 
-from . import BuildError, cache, idshift, layer, oci, recipe, steps, unpack
+from . import BuildError, cache, idshift, layer, oci, recipe, steps, unpack, userns
 
 # Part of every cache key: a change to how layers are made invalidates cached layers.
 BUILDER_VERSION = 'cage-build 1'
@@ -29,14 +31,41 @@ def epoch():
     return int(text)
 
 
+def make_child_layer(job):
+    """The layer of a child recipe (run where userns.wrap puts it): the parent layers unpacked,
+    the recipe's steps run over them, their changes packed. Removes what it unpacked, which
+    only this namespace may be allowed to remove."""
+    scratch, identity = job['scratch'], idshift.IdShift.identity()
+    try:
+        unpack.unpack(job['parents'], os.path.join(scratch, 'lower'), identity, identity)
+        steps.run_step(job['recipe'], scratch, job['context'], job['log'])
+        return layer.pack_directory(os.path.join(scratch, 'upper'), job['out'], job['epoch'], exclude=EXCLUDED)
+    finally:
+        for name in ('lower', 'upper', 'work', 'merged'):
+            shutil.rmtree(os.path.join(scratch, name), ignore_errors=True)
+
+
+def run_child_layer(job):
+    """make_child_layer in the build namespace, through `cage-build child-layer`."""
+    job_file = os.path.join(job['scratch'], 'job.json')
+    with open(job_file, 'w', encoding='utf-8') as file:
+        json.dump(job, file)
+    program = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'cage-build')
+    result = subprocess.run(userns.wrap([sys.executable, program, 'child-layer', job_file]),
+                            stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()]
+        reason = lines[-1].removeprefix('cage: ') if lines else f'exit status {result.returncode}'
+        raise BuildError(reason)
+    return json.loads(result.stdout)
+
+
 class Builder:
     def __init__(self, cache_dir, no_cache=False):
-        if os.getuid() != 0:
-            raise BuildError('building images needs root for now: rootless builds are not implemented')
+        userns.check()
         self.cache = cache.Cache(cache_dir)
         self.no_cache = no_cache
         self.epoch = epoch()
-        self.ids = idshift.IdShift.identity()  # the build step runs without a user namespace
 
     def build_layer(self, item, parents, scratch):
         log = self.cache.log_path(item['name'])
@@ -46,16 +75,15 @@ class Builder:
             rootfs_tar = os.path.join(scratch, 'rootfs.tar')
             steps.mmdebstrap(item, rootfs_tar, log, self.epoch)
             return layer.pack_tar(rootfs_tar, out, self.epoch), out
-        root = os.path.join(scratch, 'lower')
-        unpack.unpack([self.cache.blob_path(parent['digest']) for parent in parents], root, self.ids, self.ids)
         context = os.path.join(scratch, 'context')
         os.makedirs(context)
         archives = steps.fetch_archives(item, context, log)
         npmrc = steps.copy_npm_config(context)
         with open(os.path.join(context, 'install.sh'), 'w', encoding='utf-8') as file:
             file.write(steps.install_script(item, archives, npmrc))
-        steps.run_step(item, scratch, context, log)
-        return layer.pack_directory(os.path.join(scratch, 'upper'), out, self.epoch, exclude=EXCLUDED), out
+        job = {'recipe': item, 'parents': [self.cache.blob_path(parent['digest']) for parent in parents],
+               'scratch': scratch, 'context': context, 'log': log, 'out': out, 'epoch': self.epoch}
+        return run_child_layer(job), out
 
     def layer_for(self, item, parents, key):
         cached = None if self.no_cache else self.cache.lookup(key)
@@ -105,7 +133,7 @@ def history(recipes):
     return [f"cage build {item['name']} ({os.path.basename(item['path'])})" for item in recipes]
 
 
-def write_layout(output, recipes, layers, blob_path, build_epoch, tag):
+def write_layout(output, recipes, layers, blob_path, build_epoch, tag, name_prefix=''):
     """Every image of the chain into the layout at output (created whole, or added to)."""
     fresh = not os.path.exists(os.path.join(output, 'oci-layout'))
     target = output + f'.tmp-{os.getpid()}' if fresh else output
@@ -119,18 +147,18 @@ def write_layout(output, recipes, layers, blob_path, build_epoch, tag):
                                   build_epoch, history(recipes[:count]))
         descriptor = oci.write_image(target, config, layers[:count])
         name = recipes[count - 1]['name']
-        oci.tag(target, descriptor, tag if count == len(recipes) and tag else f'{name}:latest')
+        oci.tag(target, descriptor, tag if count == len(recipes) and tag else f'{name_prefix}{name}:latest')
     if fresh:
         if os.path.isdir(output):
             os.rmdir(output)
         os.rename(target, output)
 
 
-def build(reference, recipe_dir, output, tag=None, cache_dir=None, no_cache=False):
+def build(reference, recipe_dir, output, tag=None, cache_dir=None, no_cache=False, name_prefix=''):
     recipes = recipe.chain(reference, recipe_dir)
     builder = Builder(cache_dir or cache.default_dir(), no_cache)
     layers = builder.build_chain(recipes)
-    write_layout(output, recipes, layers, builder.cache.blob_path, builder.epoch, tag)
-    reference = tag or recipes[-1]['name'] + ':latest'
+    write_layout(output, recipes, layers, builder.cache.blob_path, builder.epoch, tag, name_prefix)
+    reference = tag or name_prefix + recipes[-1]['name'] + ':latest'
     progress(f'wrote {reference} to {output}')
     return reference

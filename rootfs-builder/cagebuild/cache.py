@@ -5,6 +5,10 @@ tmp/ (scratch of running builds), logs/NAME.log; one flock serialises builds."""
 import fcntl
 import json
 import os
+import shutil
+import subprocess
+
+from . import userns
 
 
 def default_dir():
@@ -23,6 +27,19 @@ class Cache:
             os.makedirs(os.path.join(root, sub), mode=0o700, exist_ok=True)
         self.lock_file = open(os.path.join(root, 'lock'), 'w')
         fcntl.flock(self.lock_file, fcntl.LOCK_EX)
+        self.remove_leftovers()
+
+    def remove_leftovers(self):
+        """Scratch directories of builds that were killed: with the lock held, no build is
+        running. A rootless build's scratch holds files of subordinate ids, which only its
+        user namespace may remove."""
+        tmp = os.path.join(self.root, 'tmp')
+        for name in os.listdir(tmp):
+            path = os.path.join(tmp, name)
+            shutil.rmtree(path, ignore_errors=True)
+            if os.path.lexists(path):
+                subprocess.run(userns.wrap(['rm', '-rf', '--one-file-system', path]), check=False,
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def blob_path(self, digest):
         return os.path.join(self.root, 'blobs', 'sha256', digest.split(':', 1)[1])

@@ -134,8 +134,13 @@ def chain(reference, recipe_dir):
     return recipes
 
 
+# Fields that only go into the image config, not into the layer: changing them reuses the layer.
+CONFIG_ONLY = {'user', 'workdir', 'entrypoint', 'cmd'}
+
+
 def key(recipe, parent_digest, builder_version):
-    """The cache key of a recipe's layer: its content, its parent layer's digest and the builder."""
-    content = {field: recipe[field] for field in sorted(FIELDS)}
+    """The cache key of a recipe's layer: what makes its content, its parent layer's digest and
+    the builder."""
+    content = {field: recipe[field] for field in sorted(FIELDS - CONFIG_ONLY)}
     text = json.dumps([builder_version, parent_digest, content], sort_keys=True, separators=(',', ':'))
     return hashlib.sha256(text.encode()).hexdigest()

@@ -11,7 +11,13 @@ set -eu
 lower=$1 upper=$2 work=$3 merged=$4 context=$5
 shift 5
 
-mount -t overlay overlay -o "lowerdir=$lower,upperdir=$upper,workdir=$work" "$merged"
+# In a user namespace of a rootless build, overlayfs may not use trusted.* xattrs: it keeps
+# opaque directories in user.overlay.* instead (the layer packer reads both).
+options="lowerdir=$lower,upperdir=$upper,workdir=$work"
+if ! awk '$1 == 0 && $2 == 0 && $3 == 4294967295 { full = 1 } END { exit !full }' /proc/self/uid_map; then
+    options="$options,userxattr"
+fi
+mount -t overlay overlay -o "$options" "$merged"
 mount -t proc -o nosuid,nodev,noexec proc "$merged/proc"
 mount -t tmpfs -o nosuid,mode=755 dev "$merged/dev"
 for node in null zero full random urandom tty; do

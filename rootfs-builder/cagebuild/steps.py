@@ -15,8 +15,12 @@ CLEANUP = ['/var/lib/apt/lists/*', '/var/cache/apt/*.bin', '/var/cache/apt/archi
            '/var/log/apt', '/var/log/dpkg.log', '/var/log/alternatives.log', '/var/cache/ldconfig/aux-cache',
            '/var/cache/debconf/*-old', '/var/lib/dpkg/*-old', '/root/.npm', '/root/.cache', '/root/.config',
            '/tmp/*', '/var/tmp/*']
+# mmdebstrap empties the apt lists and caches and /tmp itself, after the customize hooks, and
+# needs its apt configuration in the chroot's /tmp to do so: removed earlier, its final
+# `apt-get update` ran with the host's directories, emptying the host's own package lists.
+MMDEBSTRAP_CLEANS = {'/var/lib/apt/lists/*', '/var/cache/apt/*.bin', '/var/cache/apt/archives/*.deb', '/tmp/*'}
 # The host's, copied by mmdebstrap (a child step mounts the host's resolv.conf over it).
-BASE_CLEANUP = CLEANUP + ['/etc/resolv.conf', '/etc/hostname']
+BASE_CLEANUP = [path for path in CLEANUP if path not in MMDEBSTRAP_CLEANS] + ['/etc/resolv.conf', '/etc/hostname']
 BUILD_DIR = 'cage-build'  # the build context inside the container (left out of the layer)
 
 

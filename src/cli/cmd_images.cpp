@@ -23,12 +23,6 @@ constexpr const char* prune_usage =
     "\n"
     "Remove the layers and blobs that no image refers to, and print what was freed.\n";
 
-int fail(const Error& error)
-{
-    std::fprintf(stderr, "cage: %s\n", error.message().c_str());
-    return error.exit_code;
-}
-
 bool wants_help(std::span<const std::string> args)
 {
     return !args.empty() && (args[0] == "-h" || args[0] == "--help");
@@ -81,16 +75,16 @@ int cmd_images(std::span<const std::string> args)
         else if (args[i].starts_with("--format="))
             format = args[i].substr(9);
         else
-            return fail(plain_error("unknown argument", args[i], "see 'cage images --help'"));
+            return report_failure(plain_error("unknown argument", args[i], "see 'cage images --help'"));
     }
     if (format != "table" && format != "json")
-        return fail(plain_error("invalid --format (use table or json)", format));
+        return report_failure(plain_error("invalid --format (use table or json)", format));
     auto store = image::Store::open_default();
     if (!store)
-        return fail(store.error());
+        return report_failure(store.error());
     auto table = store->images();
     if (!table)
-        return fail(table.error());
+        return report_failure(table.error());
     format == "json" ? print_json(*table) : print_table(*table);
     return 0;
 }
@@ -103,15 +97,15 @@ int cmd_rmi(std::span<const std::string> args)
     }
     auto store = image::Store::open_default();
     if (!store)
-        return fail(store.error());
+        return report_failure(store.error());
     if (auto locked = store->lock(); !locked)
-        return fail(locked.error());
+        return report_failure(locked.error());
     int status = 0;
     for (const auto& text : args) {
         auto found = store->find(text);
         auto removed = found ? store->untag(found->first) : Expected<void>(std::unexpected(found.error()));
         if (!removed) {
-            status = fail(removed.error());
+            status = report_failure(removed.error());
             continue;
         }
         std::printf("Untagged: %s\n", found->first.c_str());
@@ -126,15 +120,15 @@ int cmd_prune(std::span<const std::string> args)
         return 0;
     }
     if (!args.empty())
-        return fail(plain_error("unknown argument", args[0], "see 'cage prune --help'"));
+        return report_failure(plain_error("unknown argument", args[0], "see 'cage prune --help'"));
     auto store = image::Store::open_default();
     if (!store)
-        return fail(store.error());
+        return report_failure(store.error());
     if (auto locked = store->lock(); !locked)
-        return fail(locked.error());
+        return report_failure(locked.error());
     auto report = store->prune();
     if (!report)
-        return fail(report.error());
+        return report_failure(report.error());
     for (const auto& layer : report->layers)
         std::printf("deleted layer %s\n", layer.c_str());
     for (const auto& blob : report->blobs)

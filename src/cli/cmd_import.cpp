@@ -27,22 +27,18 @@ int cmd_import(std::span<const std::string> args)
         std::fputs(import_usage, stderr);
         return exit_cage_error;
     }
-    auto fail = [](const Error& error) {
-        std::fprintf(stderr, "cage: %s\n", error.message().c_str());
-        return error.exit_code;
-    };
     auto store = image::Store::open_default();
     if (!store)
-        return fail(store.error());
+        return report_failure(store.error());
     if (auto locked = store->lock(); !locked)
-        return fail(locked.error());
+        return report_failure(locked.error());
     image::ImportOptions options;
     if (args.size() == 2)
         options.name = args[1];
     options.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
     auto stored = image::import_images(*store, args[0], options);
     if (!stored)
-        return fail(stored.error());
+        return report_failure(stored.error());
     for (const auto& reference : *stored)
         std::printf("%s\n", reference.c_str());
     return 0;

@@ -34,12 +34,6 @@ constexpr const char* logout_usage =
     "\n"
     "Remove the stored credentials of REGISTRY from every auth file cage reads.\n";
 
-int fail(const Error& error)
-{
-    std::fprintf(stderr, "cage: %s\n", error.message().c_str());
-    return error.exit_code;
-}
-
 int usage_failure(const char* usage)
 {
     std::fputs(usage, stderr);
@@ -100,16 +94,16 @@ int cmd_pull(std::span<const std::string> args)
         return usage_failure(pull_usage);
     auto reference = image::parse_reference(text);
     if (!reference)
-        return fail(reference.error());
+        return report_failure(reference.error());
     auto store = image::Store::open_default();
     if (!store)
-        return fail(store.error());
+        return report_failure(store.error());
     if (auto locked = store->lock(); !locked)
-        return fail(locked.error());
+        return report_failure(locked.error());
     options.progress = [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); };
     auto pulled = image::pull(*store, *reference, options);
     if (!pulled)
-        return fail(pulled.error());
+        return report_failure(pulled.error());
     std::printf("%s\n", pulled->c_str());
     return 0;
 }
@@ -143,19 +137,19 @@ int cmd_login(std::span<const std::string> args)
         return usage_failure(login_usage);
     if (credentials.username.empty()) {
         if (password_stdin)
-            return fail(plain_error("--password-stdin needs -u USER"));
+            return report_failure(plain_error("--password-stdin needs -u USER"));
         std::fputs("Username: ", stderr);
         std::getline(std::cin, credentials.username);
     }
     if (!password_given)
         credentials.password = read_secret("Password: ");
     if (credentials.username.empty() || credentials.username.find(':') != std::string::npos)
-        return fail(plain_error("invalid user name (empty, or with a ':')"));
+        return report_failure(plain_error("invalid user name (empty, or with a ':')"));
     if (auto checked = image::check_login(registry, credentials, insecure); !checked)
-        return fail(checked.error());
+        return report_failure(checked.error());
     auto file = image::save_credentials(registry, credentials);
     if (!file)
-        return fail(file.error());
+        return report_failure(file.error());
     std::printf("Login succeeded: %s (credentials in %s)\n", registry.c_str(), file->c_str());
     return 0;
 }
@@ -171,9 +165,9 @@ int cmd_logout(std::span<const std::string> args)
     auto registry = registry_argument(args[0]);
     auto removed = image::remove_credentials(registry);
     if (!removed)
-        return fail(removed.error());
+        return report_failure(removed.error());
     if (!*removed)
-        return fail(plain_error("not logged in", registry));
+        return report_failure(plain_error("not logged in", registry));
     std::printf("Removed login credentials for %s\n", registry.c_str());
     return 0;
 }

@@ -6,6 +6,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "cli/run_target.hpp"
 #include "config/profiles.hpp"
 #include "sandbox/audit.hpp"
 #include "runtime/cgroups.hpp"
@@ -62,45 +63,36 @@ void report_memory(const runtime::Spec& spec, const runtime::Result& result)
     std::fprintf(stderr, "cage: killed: out of memory (limit %s, peak %s)\n", limit.c_str(), peak.c_str());
 }
 
-int fail(const Error& error)
-{
-    std::fprintf(stderr, "cage: %s\n", error.message().c_str());
-    return error.exit_code;
-}
-
 }  // namespace
 
 int cmd_run(std::span<const std::string> args)
 {
     auto options = parse_run_options(args);
     if (!options)
-        return fail(options.error());
+        return report_failure(options.error());
     if (options->help) {
         std::fputs(run_usage, stdout);
         return 0;
     }
     if (!options->name)
         options->name = sandbox::random_name();
-    if (!options->ephemeral_home) {
-        auto profiles = config::load_profiles(config::user_config_file());
-        if (!profiles)
-            return fail(profiles.error());
-        // The command picks the profile; an image run without one, the image's name.
-        const std::string& program = !options->command.empty() ? options->command.front() : options->image.value_or("");
-        if (!program.empty())
-            options->profile = config::choose(*profiles, program).profile;
-    }
+    auto profiles = config::load_profiles(config::user_config_file());
+    if (!profiles)
+        return report_failure(profiles.error());
+    auto chosen_by = choose_target(*options, *profiles);
+    if (auto built = build_missing_image(*options, chosen_by); !built)
+        return report_failure(built.error());
     auto spec = sandbox::make_spec(*options, host_environment());
     if (!spec)
-        return fail(spec.error());
+        return report_failure(spec.error());
     sandbox::AuditLog audit(*options->name);
     spec->on_denial = [&audit](const seccomp::Denial& denial) { audit.record(denial); };
     auto [exe, argv] = own_command_line();
     if (auto scoped = cgroups::maybe_reexec_in_scope(spec->limits, exe, std::span(argv).subspan(std::min<std::size_t>(1, argv.size()))); !scoped)
-        return fail(scoped.error());
+        return report_failure(scoped.error());
     auto result = runtime::run(*spec);
     if (!result)
-        return fail(result.error());
+        return report_failure(result.error());
     if (auto summary = sandbox::refusal_summary(result->refused, *options->name); !summary.empty())
         std::fprintf(stderr, "cage: %s\n", summary.c_str());
     if (result->oom_kills > 0)

@@ -1,6 +1,8 @@
 // One function per subcommand; main.cpp dispatches to them.
 #pragma once
 
+#include <cage/error.hpp>
+
 #include <span>
 #include <string>
 
@@ -16,6 +18,14 @@ int cmd_pull(std::span<const std::string> args);
 int cmd_login(std::span<const std::string> args);
 int cmd_logout(std::span<const std::string> args);
 
+// Prints "cage: MESSAGE" on stderr and returns the error's exit status. An error with no
+// message was reported already (by a helper program) and is not printed again.
+int report_failure(const Error& error);
+
+// The directory of the cage executable that was started (also after sealing).
+std::string directory_of_this_binary();
+// Where cage-image is: beside cage, else where meson installs it.
+std::string image_helper_path();
 // Runs cage-image with cage's own arguments (pull, import, login, logout); returns only on
 // failure.
 int run_image_helper(int argc, char** argv);

@@ -8,30 +8,34 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
 
-#include <cage/error.hpp>
+#include <cage/cage.hpp>
 
 #include "cli/commands.hpp"
 
 namespace cage::cli {
 namespace {
 
+}  // namespace
+
 std::string directory_of_this_binary()
 {
+    // Re-executed from a sealed copy or a read-only bind (CVE-2019-5736), /proc/self/exe no
+    // longer names the file cage was started from; the sealing step left its path here.
+    std::string path = std::getenv(sealed_from_variable) ? std::getenv(sealed_from_variable) : "";
     char self[PATH_MAX];
-    ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (length <= 0)
-        return {};
-    std::string path(self, static_cast<std::size_t>(length));
+    if (path.empty())
+        if (ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1); length > 0)
+            path.assign(self, static_cast<std::size_t>(length));
     auto slash = path.rfind('/');
     return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
-// Beside cage (a build tree, or both in one directory), else where meson installs it.
-std::string helper_path()
+std::string image_helper_path()
 {
     auto beside = directory_of_this_binary() + "/cage-image";
     if (::access(beside.c_str(), X_OK) == 0)
@@ -39,11 +43,9 @@ std::string helper_path()
     return CAGE_LIBEXECDIR "/cage-image";
 }
 
-}  // namespace
-
 int run_image_helper(int argc, char** argv)
 {
-    auto helper = helper_path();
+    auto helper = image_helper_path();
     std::vector<char*> args{const_cast<char*>(helper.c_str())};
     args.insert(args.end(), argv + 1, argv + argc);
     args.push_back(nullptr);
@@ -51,6 +53,17 @@ int run_image_helper(int argc, char** argv)
     std::fprintf(stderr, "cage: cannot run the image helper: %s [%s]; reinstall cage (it installs cage-image)\n",
                  std::strerror(errno), helper.c_str());
     return exit_cage_error;
+}
+
+}  // namespace cage::cli
+
+namespace cage::cli {
+
+int report_failure(const Error& error)
+{
+    if (!error.what.empty())
+        std::fprintf(stderr, "cage: %s\n", error.message().c_str());
+    return error.exit_code;
 }
 
 }  // namespace cage::cli

@@ -46,17 +46,23 @@ struct ValueOption {
 }  // namespace
 
 const char* const run_usage =
-    "Usage: cage run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
-    "       cage run [OPTIONS] --rootfs DIR [--] COMMAND [ARG...]\n"
+    "Usage: cage run [OPTIONS] COMMAND [ARG...]\n"
+    "       cage run [OPTIONS] IMAGE [COMMAND [ARG...]]\n"
+    "       cage run [OPTIONS] --image REF|--rootfs DIR [--] COMMAND [ARG...]\n"
     "\n"
-    "Run COMMAND in a new container: every namespace new, an overlay root over the image's\n"
-    "layers or DIR (never modified), all capabilities dropped, no_new_privs, the current\n"
-    "directory mounted at /work. An image's Entrypoint, Cmd, Env, WorkingDir and User apply\n"
-    "unless COMMAND, --env, --workdir or --user say otherwise (COMMAND replaces Cmd).\n"
+    "Run COMMAND in a new container: every namespace new, the image's layers or DIR as a\n"
+    "read-only root (never modified), all capabilities dropped, no_new_privs, a seccomp\n"
+    "filter, the current directory mounted at /work. A first word that is a stored image or\n"
+    "reads like a reference (has '/', ':' or '@') is an IMAGE; any other word is a COMMAND,\n"
+    "run in the image of its agent profile (claude, gemini, codex, opencode, kilo, python3,\n"
+    "node, go, ...; else base; see cage-build(1)), which is built first when missing. An\n"
+    "image's Entrypoint, Cmd, Env, WorkingDir and User apply unless COMMAND, --entrypoint,\n"
+    "--env, --workdir or --user say otherwise (COMMAND replaces Cmd).\n"
     "\n"
     "Options:\n"
     "      --image REF        a stored image (see 'cage images', 'cage pull', 'cage import')\n"
     "      --rootfs DIR       root filesystem directory (instead of an image)\n"
+    "      --entrypoint PROG  replace the image's Entrypoint ('' for none)\n"
     "  -w, --workspace DIR    directory mounted read-write at the workdir (default: .)\n"
     "      --workdir PATH     where the workspace is mounted and the command starts (default: /work)\n"
     "  -v, --volume SRC:DST[:ro]  bind-mount a host path (repeatable)\n"
@@ -77,7 +83,8 @@ const char* const run_usage =
     "      --pids N           most processes and threads at once (default: 512; max: none)\n"
     "      --cpus N           CPU time, in CPUs, may be fractional: 0.5, 2 (default: unlimited)\n"
     "      --io-weight N      relative block I/O weight, 1-10000 (default: the kernel's, 100)\n"
-    "      --best-effort-limits  run even when a limit given above cannot be enforced\n"
+    "      --best-effort-limits  run even when a limit given above cannot be enforced (warned\n"
+    "                         at every run)\n"
     "  -h, --help             show this help\n"
     "\n"
     "A pseudo-terminal is allocated when stdin and stdout are terminals. Only TERM, LANG, LC_*,\n"
@@ -88,9 +95,10 @@ const char* const run_usage =
     "Limits are enforced by a cgroup v2 of the container's own, removed at exit: as root under\n"
     "/sys/fs/cgroup; rootless inside the subtree systemd delegates to the user (run under\n"
     "'systemd-run --user --scope -p Delegate=yes', or a user@.service drop-in with\n"
-    "'Delegate=cpu io memory pids'; see cage-run(1)). Without one, cage warns, caps processes\n"
-    "with RLIMIT_NPROC, and refuses a limit given on the command line (exit 125) unless\n"
-    "--best-effort-limits. Killed for memory: 'cage: killed: out of memory', exit 137.\n"
+    "'Delegate=cpu io memory pids'; see cage-run(1)). Without one, cage says so once per user\n"
+    "(a marker in $XDG_STATE_HOME/cage), caps processes with RLIMIT_NPROC (root on a cgroup v1\n"
+    "host: with a v1 pids cgroup), and refuses a limit given on the command line (exit 125)\n"
+    "unless --best-effort-limits. Killed for memory: 'cage: killed: out of memory', exit 137.\n"
     "The command's agent profile (cage-build(1): claude, python, node, ..., else base) has a\n"
     "persistent home, $XDG_DATA_HOME/cage/homes/PROFILE, mounted at /home/agent unless\n"
     "--ephemeral-home is given or the command runs as root (--user 0).\n"
@@ -262,6 +270,9 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
             if (value.empty())
                 return std::unexpected(usage_error("--image needs an image reference"));
             options.image = value;
+        } else if (CAGE_TRY(value_of(arg, "--entrypoint", value))) {
+            // As podman: one program, or "" for none (COMMAND is then the whole command line).
+            options.entrypoint = value.empty() ? std::vector<std::string>{} : std::vector<std::string>{std::string(value)};
         } else if (CAGE_TRY(value_of(arg, "--workspace", value)) || CAGE_TRY(value_of(arg, "-w", value))) {
             options.workspace = value;
         } else if (CAGE_TRY(value_of(arg, "--workdir", value))) {
@@ -328,6 +339,7 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
         if (options.command.empty())
             return std::unexpected(usage_error("no image or root filesystem given: use IMAGE or --rootfs DIR"));
         options.image = options.command.front();
+        options.image_from_word = true;
         options.command.erase(options.command.begin());
     }
     // An image brings its own command; a bare root filesystem does not.

@@ -152,6 +152,28 @@ Choice choose(const Profiles& profiles, std::string_view command)
     return {std::string(default_profile), overridden(profiles, {name, "default", default_profile}, base_image)};
 }
 
+namespace {
+
+// "localhost/claude:latest" -> "claude"; "claude@sha256:..." -> "claude".
+std::string_view image_name(std::string_view reference)
+{
+    reference = reference.substr(0, reference.find('@'));
+    auto name = last_component(reference);
+    return name.substr(0, name.find(':'));
+}
+
+}  // namespace
+
+std::string profile_of_image(const Profiles& profiles, std::string_view image)
+{
+    for (const auto& agent : profiles.agents) {
+        auto configured = overridden(profiles, {agent.name}, agent.image);
+        if (configured == image || image_name(configured) == image_name(image))
+            return agent.name;
+    }
+    return std::string(default_profile);
+}
+
 std::string user_config_file()
 {
     return sandbox::user_directory("XDG_CONFIG_HOME", ".config") + "/config.yaml";

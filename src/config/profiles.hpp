@@ -50,6 +50,10 @@ Expected<Profiles> make_profiles(std::vector<AgentProfile> agents,
 // command no profile names runs in the default profile, "base".
 Choice choose(const Profiles& profiles, std::string_view command);
 
+// The profile whose image IMAGE is (as configured, or by its name without registry, tag or
+// digest: "localhost/claude:latest" is claude's); else the default profile.
+std::string profile_of_image(const Profiles& profiles, std::string_view image);
+
 // The profiles built into cage (profiles/agents/*.yaml: name and text).
 const std::vector<std::pair<std::string, std::string>>& builtin_agent_profiles();
 

@@ -4,6 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "image/fsutil.hpp"
@@ -216,15 +223,61 @@ Expected<ImageRecord> store_manifest(Store& store, const std::string& manifest_t
     record.manifest = std::string(manifest_digest);
     record.config = manifest.config.digest;
     auto unpack = default_unpack_options();
+    // The missing layers, each once (an image may repeat one), are unpacked several at a
+    // time: each goes to a directory of its own, so they are independent.
+    std::vector<std::size_t> missing;
+    for (std::size_t i = 0; i < manifest.layers.size(); ++i) {
+        const auto& diff_id = config.diff_ids[i];
+        bool seen = false;
+        for (auto j : missing)
+            seen = seen || config.diff_ids[j] == diff_id;
+        if (!seen && !store.has_layer(diff_id)) {
+            CAGE_TRY(ensure_blob(manifest.layers[i]));
+            missing.push_back(i);
+        }
+    }
+    std::map<std::string, std::uint64_t> unpacked;
+    std::mutex lock;
+    std::optional<Error> failure;
+    std::atomic<std::size_t> next{0};
+    auto worker = [&] {
+        for (std::size_t k; (k = next++) < missing.size();) {
+            auto i = missing[k];
+            const auto& diff_id = config.diff_ids[i];
+            {
+                std::lock_guard guard(lock);
+                if (failure)
+                    return;
+                say(progress, "unpacking layer " + std::to_string(i + 1) + "/" +
+                                  std::to_string(manifest.layers.size()) + " " + short_id(diff_id));
+            }
+            auto bytes = store.add_layer(manifest.layers[i].digest, diff_id, unpack);
+            std::lock_guard guard(lock);
+            if (!bytes) {
+                if (!failure)
+                    failure = bytes.error();
+                return;
+            }
+            unpacked[diff_id] = *bytes;
+        }
+    };
+    auto threads = std::min<std::size_t>({missing.size(), std::max(2u, std::thread::hardware_concurrency()), 4});
+    if (threads <= 1) {
+        worker();
+    } else {
+        std::vector<std::thread> pool;
+        for (std::size_t t = 0; t < threads; ++t)
+            pool.emplace_back(worker);
+        for (auto& thread : pool)
+            thread.join();
+    }
+    if (failure)
+        return std::unexpected(*failure);
     for (std::size_t i = 0; i < manifest.layers.size(); ++i) {
         const auto& layer = manifest.layers[i];
         const auto& diff_id = config.diff_ids[i];
-        if (!store.has_layer(diff_id)) {
-            CAGE_TRY(ensure_blob(layer));
-            say(progress, "unpacking layer " + std::to_string(i + 1) + "/" + std::to_string(manifest.layers.size()) +
-                              " " + short_id(diff_id));
-        }
-        record.size += CAGE_TRY(store.add_layer(layer.digest, diff_id, unpack));
+        auto done = unpacked.find(diff_id);
+        record.size += done != unpacked.end() ? done->second : CAGE_TRY(store.add_layer(layer.digest, diff_id, unpack));
         record.layers.push_back(diff_id);
         if (store.has_blob(layer.digest))
             record.blobs.push_back(layer.digest);

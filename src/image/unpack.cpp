@@ -8,10 +8,12 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdlib>
 #include <memory>
+#include <unordered_map>
 
 #include "image/digest.hpp"
 #include "image/fsutil.hpp"
@@ -87,7 +89,15 @@ Expected<ArchivePtr> open_decompressed(int blob_fd)
 
 class Extractor {
 public:
-    Extractor(int root, const UnpackOptions& options) : root_(root), options_(options) {}
+    Extractor(int root, const UnpackOptions& options) : root_(root), options_(options)
+    {
+        // Entries owned by this process's ids need no chown, unless a set-group-id directory
+        // gives new files another group.
+        struct stat st{};
+        owner_is_us_ = ::fstat(root, &st) == 0 && !(st.st_mode & S_ISGID);
+        uid_ = ::geteuid();
+        gid_ = ::getegid();
+    }
 
     Expected<void> add(archive* tar, archive_entry* entry);
     Expected<void> finish_directories();
@@ -101,6 +111,8 @@ private:
     };
 
     Expected<int> parent_of(const std::vector<std::string>& parts, std::string_view name);
+    Expected<UniqueFd> open_step(int dir, const std::string& component, bool create, std::string_view name);
+    void forget_directories(int keep);
     Expected<UniqueFd> open_directory(const std::vector<std::string>& parts, std::size_t count, bool create,
                                       std::string_view name);
     Expected<void> clear(int parent, const std::string& leaf, bool keep_directory, std::string_view name);
@@ -116,8 +128,15 @@ private:
 
     int root_;
     const UnpackOptions& options_;
-    std::string cached_path_;
-    UniqueFd cached_fd_;
+    bool owner_is_us_ = false;
+    uid_t uid_ = 0;
+    gid_t gid_ = 0;
+    // Open directories of the layer by path ("a/b"), so that entries spread over many
+    // directories do not each walk from the root. Emptied whenever a directory is removed.
+    static constexpr std::size_t max_open_directories = 128;
+    std::unordered_map<std::string, UniqueFd> open_directories_;
+    UniqueFd uncached_;  // the last parent, when the map was full
+    UniqueFd kept_;      // the parent of the entry being made, kept open across forget_directories
     std::vector<Directory> directories_;
 };
 
@@ -127,40 +146,88 @@ Expected<UniqueFd> Extractor::open_directory(const std::vector<std::string>& par
     UniqueFd current(::openat(root_, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!current)
         return std::unexpected(errno_error("open the layer directory"));
+    for (std::size_t i = 0; i < count; ++i)
+        current = CAGE_TRY(open_step(current.get(), parts[i], create, name));
+    return current;
+}
+
+// One component down, never through a symlink; a missing directory is created when asked.
+Expected<UniqueFd> Extractor::open_step(int dir, const std::string& component, bool create, std::string_view name)
+{
+    UniqueFd next(::openat(dir, component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!next && errno == ENOENT && create) {
+        if (::mkdirat(dir, component.c_str(), 0755) < 0 && errno != EEXIST)
+            return std::unexpected(errno_error("create a layer directory", std::string(name)));
+        next.reset(::openat(dir, component.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    }
+    if (!next) {
+        struct stat st{};
+        if ((errno == ENOTDIR || errno == ELOOP) && ::fstatat(dir, component.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode))
+            return std::unexpected(refused(name, "its path goes through a symlink"));
+        if (errno == ENOTDIR)
+            return std::unexpected(refused(name, "a parent is not a directory"));
+        if (errno == ENOENT)
+            return std::unexpected(refused(name, "a parent does not exist in the layer"));
+        return std::unexpected(errno_error("open a layer directory", std::string(name)));
+    }
+    return next;
+}
+
+// The directory that holds the entry, created as needed: from the deepest ancestor already
+// open, one component at a time.
+Expected<int> Extractor::parent_of(const std::vector<std::string>& parts, std::string_view name)
+{
+    std::size_t count = parts.size() - 1;
+    if (count == 0)
+        return root_;
+    std::string key;
+    std::vector<std::size_t> ends;
+    ends.reserve(count);
     for (std::size_t i = 0; i < count; ++i) {
-        const char* component = parts[i].c_str();
-        UniqueFd next(::openat(current.get(), component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!next && errno == ENOENT && create) {
-            if (::mkdirat(current.get(), component, 0755) < 0 && errno != EEXIST)
-                return std::unexpected(errno_error("create a layer directory", std::string(name)));
-            next.reset(::openat(current.get(), component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (i)
+            key += '/';
+        key += parts[i];
+        ends.push_back(key.size());
+    }
+    std::size_t have = count;
+    int current = root_;
+    for (; have > 0; --have) {
+        auto it = open_directories_.find(key.substr(0, ends[have - 1]));
+        if (it != open_directories_.end()) {
+            current = it->second.get();
+            break;
         }
-        if (!next) {
-            struct stat st{};
-            if ((errno == ENOTDIR || errno == ELOOP) && ::fstatat(current.get(), component, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                S_ISLNK(st.st_mode))
-                return std::unexpected(refused(name, "its path goes through a symlink"));
-            if (errno == ENOTDIR)
-                return std::unexpected(refused(name, "a parent is not a directory"));
-            if (errno == ENOENT)
-                return std::unexpected(refused(name, "a parent does not exist in the layer"));
-            return std::unexpected(errno_error("open a layer directory", std::string(name)));
+    }
+    if (have == count)
+        return current;
+    if (open_directories_.size() + (count - have) > max_open_directories) {
+        // Full: start over from the root (the descriptors are dropped, not the directories).
+        open_directories_.clear();
+        have = 0;
+        current = root_;
+    }
+    for (std::size_t i = have; i < count; ++i) {
+        auto next = CAGE_TRY(open_step(current, parts[i], true, name));
+        if (open_directories_.size() < max_open_directories) {
+            auto [it, inserted] = open_directories_.emplace(key.substr(0, ends[i]), std::move(next));
+            current = it->second.get();
+        } else {
+            uncached_ = std::move(next);
+            current = uncached_.get();
         }
-        current = std::move(next);
     }
     return current;
 }
 
-Expected<int> Extractor::parent_of(const std::vector<std::string>& parts, std::string_view name)
+// A directory was removed: the open descriptors may point into it. `keep`, the parent of
+// the entry being made, stays open until that entry is done.
+void Extractor::forget_directories(int keep)
 {
-    std::string path;
-    for (std::size_t i = 0; i + 1 < parts.size(); ++i)
-        path += parts[i] + "/";
-    if (!cached_fd_ || path != cached_path_) {
-        cached_fd_ = CAGE_TRY(open_directory(parts, parts.size() - 1, true, name));
-        cached_path_ = path;
-    }
-    return cached_fd_.get();
+    for (auto& [path, fd] : open_directories_)
+        if (fd.get() == keep)
+            kept_ = std::move(fd);
+    open_directories_.clear();
 }
 
 // Make room for a new entry: tar semantics, a later entry replaces an earlier one.
@@ -172,8 +239,7 @@ Expected<void> Extractor::clear(int parent, const std::string& leaf, bool keep_d
     if (S_ISDIR(st.st_mode)) {
         if (keep_directory)
             return {};
-        cached_fd_.reset();  // the cached directory may be inside the removed tree
-        cached_path_.clear();
+        forget_directories(parent);  // open descriptors may be inside the removed tree
         auto removed = remove_tree_at(parent, leaf);
         if (!removed)
             return std::unexpected(removed.error());
@@ -187,6 +253,8 @@ Expected<void> Extractor::clear(int parent, const std::string& leaf, bool keep_d
 Expected<void> Extractor::set_owner(int parent, const std::string& leaf, archive_entry* entry)
 {
     if (options_.keep_ownership &&
+        !(owner_is_us_ && static_cast<uid_t>(archive_entry_uid(entry)) == uid_ &&
+          static_cast<gid_t>(archive_entry_gid(entry)) == gid_) &&
         ::fchownat(parent, leaf.c_str(), static_cast<uid_t>(archive_entry_uid(entry)),
                    static_cast<gid_t>(archive_entry_gid(entry)), AT_SYMLINK_NOFOLLOW) < 0)
         return std::unexpected(errno_error("set the owner of a layer entry", leaf));
@@ -255,18 +323,24 @@ Expected<void> Extractor::regular_file(archive* tar, int parent, const std::stri
     if (declared < 0 || static_cast<std::uint64_t>(declared) > options_.limits.max_bytes - result.bytes)
         return std::unexpected(refused(name, "the layer is larger than the limit of " +
                                                  std::to_string(options_.limits.max_bytes) + " bytes"));
-    CAGE_TRY(clear(parent, leaf, false, name));
-    UniqueFd fd(::openat(parent, leaf.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    constexpr int create_flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+    UniqueFd fd(::openat(parent, leaf.c_str(), create_flags, 0600));
+    if (!fd && errno == EEXIST) {
+        CAGE_TRY(clear(parent, leaf, false, name));
+        fd.reset(::openat(parent, leaf.c_str(), create_flags, 0600));
+    }
     if (!fd)
         return std::unexpected(errno_error("create a layer file", std::string(name)));
     const void* block = nullptr;
     std::size_t size = 0;
     la_int64_t offset = 0;
+    std::uint64_t end = 0;
     int rc;
     while ((rc = archive_read_data_block(tar, &block, &size, &offset)) == ARCHIVE_OK) {
         if (offset < 0 || static_cast<std::uint64_t>(offset) + size > static_cast<std::uint64_t>(declared))
             return std::unexpected(refused(name, "data beyond the declared size"));
         result.bytes += size;
+        end = std::max<std::uint64_t>(end, static_cast<std::uint64_t>(offset) + size);
         for (std::size_t done = 0; done < size;) {
             ssize_t wrote = ::pwrite(fd.get(), static_cast<const char*>(block) + done, size - done,
                                      static_cast<off_t>(static_cast<std::size_t>(offset) + done));
@@ -280,7 +354,7 @@ Expected<void> Extractor::regular_file(archive* tar, int parent, const std::stri
     if (rc != ARCHIVE_EOF)
         return std::unexpected(plain_error("cannot read the layer: " + archive_message(tar, "read error"),
                                            std::string(name)));
-    if (::ftruncate(fd.get(), declared) < 0)
+    if (end < static_cast<std::uint64_t>(declared) && ::ftruncate(fd.get(), declared) < 0)
         return std::unexpected(errno_error("write a layer file", std::string(name)));
     CAGE_TRY(set_owner(parent, leaf, entry));
     ::fchmod(fd.get(), archive_entry_perm(entry) & 07777);
@@ -342,6 +416,7 @@ Expected<void> Extractor::special(int parent, const std::string& leaf, archive_e
 
 Expected<void> Extractor::add(archive* tar, archive_entry* entry)
 {
+    kept_.reset();
     if (++result.entries > options_.limits.max_entries)
         return std::unexpected(plain_error("refused layer: more than " + std::to_string(options_.limits.max_entries) +
                                            " entries"));
@@ -374,7 +449,9 @@ Expected<void> Extractor::add(archive* tar, archive_entry* entry)
 // writable while its entries are created, and creating them changes its mtime.
 Expected<void> Extractor::finish_directories()
 {
-    cached_fd_.reset();
+    open_directories_.clear();
+    uncached_.reset();
+    kept_.reset();
     for (auto it = directories_.rbegin(); it != directories_.rend(); ++it) {
         auto fd = open_directory(it->parts, it->parts.size(), false, it->parts.back());
         if (!fd)

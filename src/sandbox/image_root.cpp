@@ -129,9 +129,10 @@ Expected<std::pair<std::uint32_t, std::uint32_t>> parse_image_user(std::string_v
     return std::pair{*uid, *gid};
 }
 
-std::vector<std::string> image_command(const image::ImageConfig& config, const std::vector<std::string>& command)
+std::vector<std::string> image_command(const image::ImageConfig& config, const std::vector<std::string>& command,
+                                       const std::optional<std::vector<std::string>>& entrypoint)
 {
-    std::vector<std::string> args = config.entrypoint;
+    std::vector<std::string> args = entrypoint.value_or(config.entrypoint);
     const auto& rest = command.empty() ? config.cmd : command;
     args.insert(args.end(), rest.begin(), rest.end());
     return args;

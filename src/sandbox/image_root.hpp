@@ -5,6 +5,7 @@
 #include <cage/error.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -35,8 +36,10 @@ Expected<std::pair<std::uint32_t, std::uint32_t>> parse_image_user(std::string_v
 Expected<std::pair<std::uint32_t, std::uint32_t>> image_user(const std::vector<std::string>& lower_dirs,
                                                              std::string_view user);
 
-// The command of a run from an image: Entrypoint, then COMMAND if given, else Cmd.
-std::vector<std::string> image_command(const image::ImageConfig& config, const std::vector<std::string>& command);
+// The command of a run from an image: Entrypoint (or its replacement), then COMMAND if given,
+// else Cmd.
+std::vector<std::string> image_command(const image::ImageConfig& config, const std::vector<std::string>& command,
+                                       const std::optional<std::vector<std::string>>& entrypoint = std::nullopt);
 
 // The image's Env entries (KEY=VALUE only), for build_environment's requested list.
 std::vector<std::string> image_environment(const image::ImageConfig& config);

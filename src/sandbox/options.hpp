@@ -24,6 +24,11 @@ enum class TtyMode { automatic, never };
 struct RunOptions {
     std::string rootfs;
     std::optional<std::string> image;  // a stored image, instead of --rootfs
+    // The image came from the first word (cage run WORD ...), not --image: WORD may instead
+    // be a command whose agent profile names the image (cli/run_target.hpp decides).
+    bool image_from_word = false;
+    // Replaces the image's Entrypoint (empty: none, COMMAND is the whole command line).
+    std::optional<std::vector<std::string>> entrypoint;
     std::optional<std::string> workspace;  // default: the current directory
     std::string workdir = "/work";
     bool workdir_given = false;  // --workdir was given (else an image's WorkingDir applies)

@@ -19,6 +19,7 @@
 #include "runtime/safe_path.hpp"
 #include "runtime/util.hpp"
 #include "sandbox/home.hpp"
+#include "sandbox/warn_once.hpp"
 #include "seccomp/profile.hpp"
 
 namespace cage::sandbox {
@@ -241,7 +242,7 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     auto requested = image ? image_environment(image->config) : std::vector<std::string>{};
     requested.insert(requested.end(), options.env.begin(), options.env.end());
     spec.env = build_environment(host_env, requested, account.name, account.home);
-    spec.args = image ? image_command(image->config, options.command) : options.command;
+    spec.args = image_command(image ? image->config : image::ImageConfig{}, options.command, options.entrypoint);
     if (spec.args.empty())
         return std::unexpected(plain_error("the image has no command (no Entrypoint or Cmd)", image ? image->reference : options.rootfs,
                                            "give one: cage run IMAGE COMMAND"));
@@ -253,9 +254,12 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     spec.timeout = options.timeout;
     spec.seccomp = CAGE_TRY(seccomp_filter(options.seccomp));
     spec.limits = options.limits;
+    const auto& asked = options.limits;
+    bool asked_for_limits = asked.require_memory || asked.require_pids || asked.require_cpus || asked.require_io_weight;
     if (options.best_effort_limits)
         spec.limits.require_memory = spec.limits.require_pids = spec.limits.require_cpus =
             spec.limits.require_io_weight = false;
+    spec.warn_limits = limits_warning(options.best_effort_limits && asked_for_limits);
     return spec;
 }
 

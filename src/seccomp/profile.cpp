@@ -412,6 +412,14 @@ private:
 
 }  // namespace
 
+std::optional<std::string> builtin_seccomp_profile(const std::string& name)
+{
+    for (const auto& [builtin, text] : builtin_seccomp_profiles())
+        if (builtin == name)
+            return text;
+    return std::nullopt;
+}
+
 Expected<ProfileText> find_seccomp_profile(const std::string& name)
 {
     if (name.find('/') == std::string::npos && !name.ends_with(".yaml") && !name.ends_with(".json")) {

@@ -7,6 +7,8 @@
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace cage::profile {
 
@@ -28,7 +30,9 @@ Expected<seccomp::Policy> parse_seccomp_profile(const ProfileText& profile);
 // stored there. An empty cache_dir disables the cache.
 Expected<seccomp::Filter> compiled_filter(const ProfileText& profile, const std::string& cache_dir);
 
-// The names of the built-in profiles and their text.
+// The built-in profiles (profiles/seccomp/*.yaml, embedded at build time): name and text.
+const std::vector<std::pair<std::string, std::string>>& builtin_seccomp_profiles();
+// The text of the built-in profile NAME.
 std::optional<std::string> builtin_seccomp_profile(const std::string& name);
 
 }  // namespace cage::profile

@@ -74,17 +74,39 @@ class RecipeTest(unittest.TestCase):
         self.assertNotEqual(recipe.key(one, 'sha256:1', 'v'), recipe.key(other, 'sha256:1', 'v'))
         self.assertNotEqual(recipe.key(one, 'sha256:1', 'v'), recipe.key(one, 'sha256:2', 'v'))
         self.assertNotEqual(recipe.key(one, 'sha256:1', 'v'), recipe.key(one, 'sha256:1', 'w'))
+        # What only goes into the image config reuses the layer.
+        configured = recipe.parse('name: x\nparent: p\npackages: [aa]\nworkdir: /w\nuser: u\nentrypoint: [e]\n')
+        self.assertEqual(recipe.key(one, 'sha256:1', 'v'), recipe.key(configured, 'sha256:1', 'v'))
+        with_env = recipe.parse('name: x\nparent: p\npackages: [aa]\nenv: {A: b}\n')
+        self.assertNotEqual(recipe.key(one, 'sha256:1', 'v'), recipe.key(with_env, 'sha256:1', 'v'))
 
     def test_image_settings_inherit_and_override(self):
         chain = recipe.chain('claude', RECIPES)
         settings = build.settings(chain)
         self.assertEqual(settings['Entrypoint'], ['claude'])
         self.assertEqual(settings['User'], 'agent')
-        self.assertEqual(settings['WorkingDir'], '/home/agent')
+        self.assertEqual(settings['WorkingDir'], '/work')
         self.assertIn('LANG=C.UTF-8', settings['Env'])
         self.assertIn('PATH=' + build.DEFAULT_PATH, settings['Env'])
         go = build.settings(recipe.chain('go', RECIPES))
         self.assertEqual([entry for entry in go['Env'] if entry.startswith('PATH=')][0].count('/usr/lib/go/bin'), 1)
+
+
+class UserNamespaceTest(unittest.TestCase):
+    def test_root_builds_in_place_and_users_get_a_mapped_namespace(self):
+        from cagebuild import userns
+        argv = ['python3', 'cage-build', 'child-layer', 'job.json']
+        if os.getuid() == 0:
+            self.assertEqual(userns.wrap(argv), argv)
+            return
+        try:
+            wrapped = userns.wrap(argv)
+        except BuildError as error:
+            self.assertRegex(str(error), 'subordinate|newuidmap')
+            return
+        self.assertEqual(wrapped[:2], ['unshare', '--map-root-user'])
+        self.assertRegex(wrapped[2], r'^--map-users=[0-9]+,1,65535$')
+        self.assertEqual(wrapped[-4:], argv)
 
 
 class IdShiftTest(unittest.TestCase):

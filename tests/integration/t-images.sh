@@ -193,6 +193,11 @@ for ref in $(cagei images --format json | python3 -c 'import json,sys; print(" "
 done
 cagei prune >/dev/null
 is "$(ls -A "$STORE/layers" "$STORE/blobs/sha256" | grep -v '^$' | grep -vc ':$')" 0 "with no image left, prune empties the store"
-like "$(cagei run -T nosuch 2>&1)" "^cage: no such image \[nosuch\]" "an unknown image is a clear error"
+like "$(cagei run -T nosuch:1 2>&1)" "^cage: no such image \[nosuch:1\]" "an unknown image is a clear error"
+# A word that is no stored image and no reference is a command, run in its profile's image
+# (base here), which is built when missing; a builder without recipes cannot.
+like "$(as_user env CAGE_IMAGE_STORE="$STORE" CAGE_BUILDER=/nonexistent/cage-build "$CAGE" run -T nosuch 2>&1)" \
+    "^cage: 'nosuch' runs in the base image, which is not stored and has no recipe to build it from \[base\]" \
+    "a command whose image is missing and cannot be built is a clear error"
 
 done_testing

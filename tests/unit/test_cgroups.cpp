@@ -12,14 +12,21 @@
 using namespace cage::cgroups;
 using Args = std::vector<std::string>;
 
-TEST_CASE("cgroups: the ladder picks fs, systemd or none")
+TEST_CASE("cgroups: the ladder picks fs, systemd, v1 pids or none")
 {
     HostFacts v1;
     CHECK(choose(v1).driver == Driver::none);
     CHECK(choose(v1).reason.find("cgroup v1") != std::string::npos);
     CHECK(choose(v1).reason.find("systemd.unified_cgroup_hierarchy=1") != std::string::npos);
-    v1.root = v1.own_delegated = v1.parent_delegated = v1.systemd_user = true;  // nothing helps without v2
+    v1.own_delegated = v1.parent_delegated = v1.systemd_user = v1.v1_pids = true;  // rootless: nothing helps without v2
     CHECK(choose(v1).driver == Driver::none);
+    v1.root = true;  // root with a v1 pids hierarchy: pids there, the reason for the rest
+    CHECK(choose(v1).driver == Driver::v1_pids);
+    CHECK(choose(v1).reason.find("systemd.unified_cgroup_hierarchy=1") != std::string::npos);
+    v1.v1_pids = false;
+    CHECK(choose(v1).driver == Driver::none);
+    HostFacts both{.cgroup2 = true, .root = true, .v1_pids = true};  // cgroup v2 wins
+    CHECK(choose(both).driver == Driver::fs);
 
     HostFacts root{.cgroup2 = true, .root = true};
     CHECK(choose(root).driver == Driver::fs);
@@ -83,6 +90,16 @@ TEST_CASE("cgroups: controller lists, own cgroup, keyed values, paths")
     CHECK(own_cgroup("12:pids:/\n4:memory:/x\n0::/\n") == "/");
     CHECK(own_cgroup("9:name=systemd:/\n4:memory:/x\n") == std::nullopt);
     CHECK(own_cgroup("") == std::nullopt);
+
+    const char* hybrid = "12:pids:/\n4:memory:/process_api/4ad4\n3:cpu,cpuacct:/a b\n1:name=systemd:/\n0::/\n";
+    CHECK(own_v1_cgroup(hybrid, "pids") == "/");
+    CHECK(own_v1_cgroup(hybrid, "memory") == "/process_api/4ad4");
+    CHECK(own_v1_cgroup(hybrid, "cpuacct") == "/a b");
+    CHECK(own_v1_cgroup(hybrid, "cpu") == "/a b");
+    CHECK(own_v1_cgroup(hybrid, "io") == std::nullopt);
+    CHECK(own_v1_cgroup("0::/user.slice\n", "pids") == std::nullopt);  // the v2 line names no controller
+    CHECK(own_v1_cgroup("8:pids\n8:pids:\n", "pids") == std::nullopt);  // malformed lines
+    CHECK(own_v1_cgroup("", "pids") == std::nullopt);
 
     const char* events = "low 0\nhigh 0\nmax 35\noom 1\noom_kill 1\noom_group_kill 1\n";
     CHECK(keyed_value(events, "oom_kill") == 1u);

@@ -387,6 +387,9 @@ TEST_CASE("image: users and commands from an image config")
     config.env = {"A=1", "NOVALUE", "=bad", "B="};
     CHECK(cage::sandbox::image_command(config, {}) == Parts{"/e", "-x", "default"});
     CHECK(cage::sandbox::image_command(config, {"mine"}) == Parts{"/e", "-x", "mine"});
+    CHECK(cage::sandbox::image_command(config, {"mine"}, Parts{"/other"}) == Parts{"/other", "mine"});
+    CHECK(cage::sandbox::image_command(config, {"mine", "2"}, Parts{}) == Parts{"mine", "2"});
+    CHECK(cage::sandbox::image_command(config, {}, Parts{}) == Parts{"default"});
     config.entrypoint.clear();
     CHECK(cage::sandbox::image_command(config, {"mine", "2"}) == Parts{"mine", "2"});
     CHECK(cage::sandbox::image_environment(config) == Parts{"A=1", "B="});

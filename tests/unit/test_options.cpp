@@ -239,7 +239,9 @@ TEST_CASE("options: the first word is the image when there is no --rootfs")
     auto bare = parse({"alpine"});
     REQUIRE(bare.has_value());
     CHECK(bare->image == "alpine");
+    CHECK(bare->image_from_word);
     CHECK(bare->command.empty());
+    CHECK_FALSE(bare->entrypoint);
     auto with_command = parse({"-T", "-u", "0", "ghcr.io/x/y:1", "sh", "-c", "id"});
     REQUIRE(with_command.has_value());
     CHECK(with_command->image == "ghcr.io/x/y:1");
@@ -252,6 +254,7 @@ TEST_CASE("options: the first word is the image when there is no --rootfs")
     CHECK(flag->command == Args{"ls"});
     CHECK(flag->workdir_given);
     CHECK_FALSE(flag->user_given);
+    CHECK_FALSE(flag->image_from_word);
     auto separator = parse({"--", "alpine", "--weird"});
     REQUIRE(separator.has_value());
     CHECK(separator->image == "alpine");
@@ -343,4 +346,17 @@ TEST_CASE("options: --ephemeral-home opts out of the persistent agent home")
     CHECK(ephemeral->ephemeral_home);
     CHECK(ephemeral->command == Args{"claude", "--ephemeral-home"});
     CHECK_FALSE(parse({"--rootfs", "/r", "--ephemeral-home=yes", "sh"}).has_value());
+}
+
+TEST_CASE("options: --entrypoint replaces the image's, an empty one removes it")
+{
+    auto one = parse({"--image", "claude", "--entrypoint", "sh", "--", "-c", "id"});
+    REQUIRE(one.has_value());
+    CHECK(one->entrypoint == Args{"sh"});
+    CHECK(one->command == Args{"-c", "id"});
+    auto none = parse({"--entrypoint=", "claude", "bash"});
+    REQUIRE(none.has_value());
+    CHECK(none->entrypoint == Args{});
+    CHECK(none->image == "claude");
+    CHECK(none->command == Args{"bash"});
 }

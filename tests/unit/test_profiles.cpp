@@ -132,3 +132,17 @@ TEST_CASE("profiles: load_profiles reads the user's configuration file, or none"
     auto directory = load_profiles("/tmp");
     CHECK_FALSE(directory.has_value());
 }
+
+TEST_CASE("profiles: an image's profile is the one whose image it is")
+{
+    auto profiles = builtin();
+    CHECK(profile_of_image(profiles, "claude") == "claude");
+    CHECK(profile_of_image(profiles, "localhost/claude:latest") == "claude");
+    CHECK(profile_of_image(profiles, "localhost/python@sha256:0123") == "python");
+    CHECK(profile_of_image(profiles, "kilocode") == "kilocode");
+    CHECK(profile_of_image(profiles, "docker.io/library/alpine:3") == "base");
+    CHECK(profile_of_image(profiles, "claudette") == "base");
+    auto configured = builtin({{"claude", "ghcr.io/me/agent:2"}});
+    CHECK(profile_of_image(configured, "ghcr.io/me/agent:2") == "claude");
+    CHECK(profile_of_image(configured, "agent") == "claude");
+}

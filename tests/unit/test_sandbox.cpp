@@ -19,8 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "runtime/util.hpp"
 #include "sandbox/home.hpp"
 #include "sandbox/sandbox.hpp"
+#include "sandbox/warn_once.hpp"
 
 namespace fs = std::filesystem;
 using namespace cage::sandbox;
@@ -382,6 +384,23 @@ TEST_CASE("sandbox: make_spec passes the limits; --best-effort-limits requires n
     CHECK_FALSE(spec->limits.require_pids);
     CHECK_FALSE(spec->limits.require_cpus);
     CHECK_FALSE(spec->limits.require_io_weight);
+}
+
+TEST_CASE("sandbox: a warning is said once per state directory, every time where it cannot be recorded")
+{
+    TempDir state;
+    auto dir = (state.path / "cage").string();  // made on first use
+    CHECK(first_time(dir, "limits-warning", "limits are not enforced"));
+    CHECK(cage::read_small_file(dir + "/limits-warning") == "limits are not enforced\n");
+    CHECK_FALSE(first_time(dir, "limits-warning", "limits are not enforced"));
+    CHECK(first_time(dir, "another-warning", "x"));  // each warning has its own marker
+
+    write_file(state.path / "file", "not a directory");
+    auto unwritable = (state.path / "file" / "cage").string();
+    CHECK(first_time(unwritable, "limits-warning", "x"));
+    CHECK(first_time(unwritable, "limits-warning", "x"));
+    auto entries = std::distance(fs::directory_iterator(dir), fs::directory_iterator{});
+    CHECK(entries == 2);  // the two markers, no temporary file left
 }
 
 TEST_CASE("sandbox: make_spec refuses bad names, missing directories and files as directories")

@@ -135,9 +135,11 @@ if [ "$MODE" = rootless ]; then
     like "$(cat "$scope/cgroup.subtree_control")" "pids" "... after enabling the controllers in that scope"
     is "$(ls -d "$scope"/cage-* 2>/dev/null)" "$scope/cage-supervisor" "... and only cage's own supervisor cgroup is left"
     rmdir "$scope/cage-supervisor" "$scope"
-    # Without delegation (a root-owned cgroup): warned, or refused when a limit was asked for.
+    # Without delegation (a root-owned cgroup): warned (once per user: a fresh state directory
+    # here), or refused when a limit was asked for.
     mkdir -p "$CG/plain"
-    err=$(sh -c "echo \$\$ > $CG/plain/cgroup.procs && exec ${AS_USER[*]} $CAGE run --rootfs $ROOTFS -- true" 2>&1)
+    state=$(scratch_dir)
+    err=$(sh -c "echo \$\$ > $CG/plain/cgroup.procs && exec ${AS_USER[*]} env XDG_STATE_HOME=$state $CAGE run --rootfs $ROOTFS -- true" 2>&1)
     is "$?" 0 "a user without a delegated cgroup still runs"
     like "$err" "^cage: warning: resource limits are not enforced: no cgroup v2 subtree is delegated" \
         "... with one warning line that says why"

@@ -41,7 +41,9 @@ namespace cage {
 // (CVE-2019-5736): re-execute from a sealed memfd copy unless already running from one, or
 // unless no container of this user could write the binary (rootless, and the binary belongs
 // to root and is writable by nobody else). Call it first thing in main(); on success it
-// either returns at once or does not return at all.
+// either returns at once or does not return at all. Before re-executing it sets
+// $CAGE_SEALED_FROM to the binary's path, which /proc/self/exe no longer shows afterwards.
 Expected<void> seal_executable(int argc, char** argv);
+inline constexpr const char* sealed_from_variable = "CAGE_SEALED_FROM";
 
 }  // namespace cage

@@ -32,9 +32,10 @@ struct Bind {
 // Resource limits of the whole container (every process in it), enforced by a cgroup v2 of
 // its own: memory.max, memory.swap.max, pids.max, cpu.max, io.weight. nullopt = unlimited.
 // Where no cgroup v2 can be used (a cgroup v1 host; rootless without a delegated subtree)
-// the limits are not enforced: run() warns once and caps the command's processes with
-// RLIMIT_NPROC = pids instead, unless a limit marked required cannot be enforced, in which
-// case run() fails with exit code 125.
+// the limits are not enforced: run() warns (Spec::warn_limits) and caps the command's
+// processes with RLIMIT_NPROC = pids instead, which binds no process of host root; root on a
+// cgroup v1 host gets pids enforced by a v1 pids cgroup instead. A limit marked required that
+// cannot be enforced makes run() fail with exit code 125.
 struct Limits {
     std::optional<std::uint64_t> memory = std::uint64_t{4} << 30;  // bytes (memory.max)
     std::optional<std::uint64_t> swap;  // bytes (memory.swap.max); nullopt: 0 when memory is limited
@@ -91,6 +92,9 @@ struct Spec {
 
     // Called with one-line warnings (for example a single-id map fallback). Default: stderr.
     std::function<void(const std::string&)> warn;
+    // Called instead of warn with the one-line warning that limits are not (all) enforced on
+    // this host (the cage CLI says it once per user). Default: warn.
+    std::function<void(const std::string&)> warn_limits;
 
     Limits limits;
 };

@@ -1,0 +1,69 @@
+#include "cli/run_target.hpp"
+
+#include <cstdio>
+
+#include "cli/image_build.hpp"
+#include "image/store.hpp"
+
+namespace cage::cli {
+namespace {
+
+bool stored(const std::string& reference)
+{
+    auto store = image::Store::open_default();
+    return store && store->find(reference).has_value();
+}
+
+void choose_profile(sandbox::RunOptions& options, const config::Profiles& profiles)
+{
+    if (options.ephemeral_home)
+        return;
+    if (options.image)
+        options.profile = config::profile_of_image(profiles, *options.image);
+    else if (!options.command.empty())
+        options.profile = config::choose(profiles, options.command.front()).profile;
+}
+
+}  // namespace
+
+bool reads_like_reference(std::string_view text)
+{
+    return text.find_first_of("/:@") != std::string_view::npos;
+}
+
+std::optional<std::string> choose_target(sandbox::RunOptions& options, const config::Profiles& profiles)
+{
+    std::string word = options.image_from_word ? options.image.value_or("") : "";
+    std::optional<std::string> chosen_by;
+    if (!word.empty() && !reads_like_reference(word) && !stored(word)) {
+        auto choice = config::choose(profiles, word);
+        chosen_by = word;
+        std::vector<std::string> command{std::move(word)};
+        command.insert(command.end(), options.command.begin(), options.command.end());
+        options.command = std::move(command);
+        options.image = choice.image;
+        options.entrypoint = std::vector<std::string>{};
+    }
+    choose_profile(options, profiles);
+    return chosen_by;
+}
+
+Expected<void> build_missing_image(const sandbox::RunOptions& options, const std::optional<std::string>& chosen_by)
+{
+    if (!options.image || reads_like_reference(*options.image) || stored(*options.image))
+        return {};
+    auto builder = find_builder();
+    if (!builder || !has_recipe(*builder, *options.image)) {
+        if (!chosen_by)
+            return {};
+        return std::unexpected(plain_error("'" + *chosen_by + "' runs in the " + *options.image +
+                                               " image, which is not stored and has no recipe to build it from",
+                                           *options.image, "cage pull or cage import it, or name an image: cage run IMAGE ..."));
+    }
+    std::fprintf(stderr, "cage: the %s image is not built yet: building it from its recipe (once, a few minutes)\n",
+                 options.image->c_str());
+    CAGE_TRY(build_into_store(*builder, BuildRequest{*options.image, {}, false}));
+    return {};
+}
+
+}  // namespace cage::cli
