@@ -5,192 +5,19 @@
 #include <linux/filter.h>
 #include <seccomp.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <memory>
 
 #include "runtime/util.hpp"
 
 namespace cage::seccomp {
 namespace {
 
-// seccomp_data offsets (linux/seccomp.h).
-constexpr std::uint32_t offset_nr = 0;
-constexpr std::uint32_t offset_arch = 4;
-constexpr std::uint32_t offset_args = 16;
-// x32 system calls come in with the native x86_64 arch and this bit in the number.
-constexpr std::uint32_t x32_bit = 0x40000000;
-
-struct ContextDeleter {
-    void operator()(void* context) const { seccomp_release(context); }
-};
-using Context = std::unique_ptr<void, ContextDeleter>;
-
-Instruction statement(std::uint16_t code, std::uint32_t k)
-{
-    return {code, 0, 0, k};
-}
-
-Instruction jump(std::uint16_t op, std::uint32_t k, std::size_t jt, std::size_t jf)
-{
-    return {static_cast<std::uint16_t>(BPF_JMP | op | BPF_K), static_cast<std::uint8_t>(jt),
-            static_cast<std::uint8_t>(jf), k};
-}
-
-Instruction load(std::uint32_t offset)
-{
-    return statement(BPF_LD | BPF_W | BPF_ABS, offset);
-}
-
-Instruction refuse(int errnum)
-{
-    return statement(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (static_cast<std::uint32_t>(errnum) & SECCOMP_RET_DATA));
-}
-
-std::uint32_t low_word_of_argument(unsigned index)
-{
-    // Little-endian: the low 32 bits of args[i] come first (x86_64 and aarch64 both are).
-    return offset_args + 8 * index;
-}
-
-// One guard, as a self-contained block: with A = anything on entry, it either returns the
-// refusal or falls through to the next instruction after the block.
-std::vector<Instruction> guard_block(const Guard& guard, int number)
-{
-    std::vector<Instruction> block;
-    auto n = guard.values.size();
-    block.push_back(load(offset_nr));
-    std::size_t rest = guard.kind == Guard::Kind::deny_flags ? 3 : guard.kind == Guard::Kind::deny_values ? n + 3 : n + 2;
-    block.push_back(jump(BPF_JEQ, static_cast<std::uint32_t>(number), 0, rest));
-    block.push_back(load(low_word_of_argument(guard.index)));
-    switch (guard.kind) {
-    case Guard::Kind::deny_values:  // any match -> refuse; none -> skip the refusal
-        for (std::size_t i = 0; i < n; ++i)
-            block.push_back(jump(BPF_JEQ, guard.values[i], n - i, 0));
-        block.push_back(statement(BPF_JMP | BPF_JA, 1));
-        break;
-    case Guard::Kind::allow_only:  // any match -> past the refusal; none -> refuse
-        for (std::size_t i = 0; i < n; ++i)
-            block.push_back(jump(BPF_JEQ, guard.values[i], n - i, 0));
-        break;
-    case Guard::Kind::deny_flags:
-        block.push_back(jump(BPF_JSET, guard.values.empty() ? 0 : guard.values[0], 0, 1));
-        break;
-    }
-    block.push_back(refuse(guard.errnum));
-    return block;
-}
-
-// Runs before libseccomp's program: unknown (newer) calls and the argument guards. Anything
-// not native, and x32 calls, jump straight to libseccomp's program, which refuses them.
-Expected<std::vector<Instruction>> prefix(const Policy& policy, int newest_known)
-{
-    std::vector<std::vector<Instruction>> blocks;
-    for (const auto& guard : policy.guards) {
-        auto number = syscall_number(guard.syscall);
-        if (!number || *number < 0)
-            return std::unexpected(plain_error("seccomp: a guard names an unknown system call", guard.syscall));
-        if (guard.index > 5 || guard.values.empty())
-            return std::unexpected(plain_error("seccomp: a guard needs an argument index 0-5 and values", guard.syscall));
-        blocks.push_back(guard_block(guard, *number));
-    }
-    std::vector<Instruction> code;
-    code.push_back(load(offset_arch));
-    code.push_back(jump(BPF_JEQ, seccomp_arch_native(), 1, 0));
-    code.push_back(statement(BPF_JMP | BPF_JA, 0));  // -> end, patched below
-    code.push_back(load(offset_nr));
-    code.push_back(jump(BPF_JGE, x32_bit, 0, 1));
-    code.push_back(statement(BPF_JMP | BPF_JA, 0));  // -> end, patched below
-    code.push_back(jump(BPF_JGT, static_cast<std::uint32_t>(newest_known), 0, 1));
-    code.push_back(refuse(policy.unknown_errnum));
-    for (const auto& block : blocks)
-        code.insert(code.end(), block.begin(), block.end());
-    code[2].k = static_cast<std::uint32_t>(code.size() - 3);
-    code[5].k = static_cast<std::uint32_t>(code.size() - 6);
-    return code;
-}
-
-std::uint32_t action_word(const Rule& rule)
-{
-    switch (rule.action) {
-    case Action::allow: return SCMP_ACT_ALLOW;
-    case Action::errno_: return SCMP_ACT_ERRNO(static_cast<std::uint16_t>(rule.errnum));
-    case Action::kill_process: return SCMP_ACT_KILL_PROCESS;
-    case Action::kill_thread: return SCMP_ACT_KILL_THREAD;
-    case Action::trap: return SCMP_ACT_TRAP;
-    case Action::log: return SCMP_ACT_LOG;
-    }
-    return SCMP_ACT_KILL_PROCESS;
-}
-
-scmp_compare compare_op(ArgumentCheck::Op op)
-{
-    switch (op) {
-    case ArgumentCheck::Op::eq: return SCMP_CMP_EQ;
-    case ArgumentCheck::Op::ne: return SCMP_CMP_NE;
-    case ArgumentCheck::Op::lt: return SCMP_CMP_LT;
-    case ArgumentCheck::Op::le: return SCMP_CMP_LE;
-    case ArgumentCheck::Op::gt: return SCMP_CMP_GT;
-    case ArgumentCheck::Op::ge: return SCMP_CMP_GE;
-    case ArgumentCheck::Op::masked_eq: return SCMP_CMP_MASKED_EQ;
-    }
-    return SCMP_CMP_EQ;
-}
-
-Error libseccomp_error(const std::string& what, int rc, const std::string& name = {})
-{
-    errno = -rc;
-    return errno_error("seccomp: " + what, name);
-}
-
-Expected<void> add_rule(void* context, const Rule& rule, std::uint32_t default_action, bool ignore_unknown, int& newest)
-{
-    std::vector<scmp_arg_cmp> args;
-    for (const auto& check : rule.args) {
-        if (check.index > 5)
-            return std::unexpected(plain_error("seccomp: argument index out of range 0-5", rule.names.empty() ? "" : rule.names[0]));
-        bool masked = check.op == ArgumentCheck::Op::masked_eq;
-        args.push_back({check.index, compare_op(check.op), masked ? check.mask : check.value, masked ? check.value : 0});
-    }
-    auto action = action_word(rule);
-    for (const auto& name : rule.names) {
-        int number = seccomp_syscall_resolve_name(name.c_str());
-        if (number == __NR_SCMP_ERROR) {
-            if (ignore_unknown)
-                continue;
-            return std::unexpected(plain_error("seccomp: unknown system call", name, "check the name against syscalls(2)"));
-        }
-        if (number >= 0)
-            newest = std::max(newest, number);
-        if (action == default_action)
-            continue;  // libseccomp refuses rules that repeat the default
-        int rc = seccomp_rule_add_array(context, action, number, static_cast<unsigned>(args.size()), args.data());
-        if (rc < 0)
-            return std::unexpected(libseccomp_error("cannot add the rule", rc, name));
-    }
-    return {};
-}
-
-Expected<std::vector<std::uint8_t>> export_program(void* context)
-{
-    UniqueFd memory(::memfd_create("cage-seccomp", MFD_CLOEXEC));
-    if (!memory)
-        return std::unexpected(errno_error("seccomp: create a memfd for the program"));
-    if (int rc = seccomp_export_bpf(context, memory.get()); rc < 0)
-        return std::unexpected(libseccomp_error("cannot export the program", rc));
-    ::lseek(memory.get(), 0, SEEK_SET);
-    auto bytes = read_small_file(memory.get());
-    if (!bytes)
-        return std::unexpected(errno_error("seccomp: read the exported program"));
-    return std::vector<std::uint8_t>(bytes->begin(), bytes->end());
-}
-
-std::uint32_t load_word(const seccomp_data& data, std::uint32_t offset)
+std::uint32_t word_at(const seccomp_data& data, std::uint32_t offset)
 {
     if (offset % 4 != 0 || offset + 4 > sizeof(data))
         return 0;
@@ -247,7 +74,7 @@ std::string syscall_name(std::uint32_t arch, int number)
 {
     std::uint32_t token = arch;
     std::string prefix;
-    if (arch == AUDIT_ARCH_X86_64 && (static_cast<std::uint32_t>(number) & x32_bit)) {
+    if (arch == AUDIT_ARCH_X86_64 && (static_cast<std::uint32_t>(number) & x32_syscall_bit)) {
         token = SCMP_ARCH_X32;
         prefix = "x32:";
     } else if (arch != seccomp_arch_native()) {
@@ -263,36 +90,6 @@ std::string syscall_name(std::uint32_t arch, int number)
     return result;
 }
 
-Expected<Filter> compile(const Policy& policy)
-{
-    std::uint32_t default_action = SCMP_ACT_ERRNO(static_cast<std::uint16_t>(policy.default_errnum));
-    Context context(seccomp_init(default_action));
-    if (!context)
-        return std::unexpected(plain_error("seccomp: libseccomp could not start a filter"));
-    seccomp_attr_set(context.get(), SCMP_FLTATR_ACT_BADARCH,
-                     SCMP_ACT_ERRNO(static_cast<std::uint16_t>(policy.foreign_abi_errnum)));
-    // cage sets no_new_privs itself, and the filter is loaded by cage, not by libseccomp.
-    seccomp_attr_set(context.get(), SCMP_FLTATR_CTL_NNP, 0);
-    // A binary tree of system call numbers: a few comparisons per call instead of hundreds.
-    seccomp_attr_set(context.get(), SCMP_FLTATR_CTL_OPTIMIZE, 2);
-
-    int newest = 0;
-    for (const auto& rule : policy.rules)
-        CAGE_TRY(add_rule(context.get(), rule, default_action, policy.ignore_unknown_names, newest));
-    for (const auto& guard : policy.guards)
-        if (auto number = syscall_number(guard.syscall); number && *number >= 0)
-            newest = std::max(newest, *number);
-
-    auto head = CAGE_TRY(prefix(policy, newest));
-    auto body = CAGE_TRY(export_program(context.get()));
-    Filter filter;
-    filter.program.resize(head.size() * sizeof(Instruction));
-    std::memcpy(filter.program.data(), head.data(), filter.program.size());
-    filter.program.insert(filter.program.end(), body.begin(), body.end());
-    CAGE_TRY(check_loadable(filter));
-    return filter;
-}
-
 std::uint32_t evaluate(std::span<const Instruction> program, const seccomp_data& data)
 {
     std::uint32_t a = 0, x = 0;
@@ -303,7 +100,7 @@ std::uint32_t evaluate(std::span<const Instruction> program, const seccomp_data&
         switch (BPF_CLASS(insn.code)) {
         case BPF_LD:
             if (BPF_MODE(insn.code) == BPF_ABS)
-                a = load_word(data, insn.k);
+                a = word_at(data, insn.k);
             else if (BPF_MODE(insn.code) == BPF_IMM)
                 a = insn.k;
             else if (BPF_MODE(insn.code) == BPF_MEM && insn.k < BPF_MEMWORDS)
@@ -365,11 +162,17 @@ Expected<void> check_loadable(const Filter& filter)
     if (filter.program.size() % sizeof(Instruction) != 0 || program.empty() || program.size() > BPF_MAXINSNS)
         return std::unexpected(plain_error("seccomp: the filter is longer than the kernel accepts (4096 instructions)"));
     // Between loading the filter and execve, cage passes the listener (sendmsg), closes it,
-    // and execs; on failure it reports (sendmsg) and exits.
-    for (const char* needed : {"execve", "sendmsg", "close", "exit_group"}) {
+    // and execs; on failure it reports (sendmsg) and exits. The native numbers are constants:
+    // asking libseccomp would cost a warm start its first name lookup (about 20 us).
+    struct Needed {
+        const char* name;
+        long number;
+    };
+    for (auto [needed, number] : {Needed{"execve", SYS_execve}, Needed{"sendmsg", SYS_sendmsg}, Needed{"close", SYS_close},
+                                  Needed{"exit_group", SYS_exit_group}}) {
         seccomp_data data{};
         data.arch = seccomp_arch_native();
-        data.nr = syscall_number(needed).value_or(-1);
+        data.nr = static_cast<int>(number);
         if ((evaluate(program, data) & SECCOMP_RET_ACTION_FULL) != SECCOMP_RET_ALLOW)
             return std::unexpected(plain_error(std::string("seccomp: the profile refuses ") + needed +
                                                ", which cage needs to start the command",

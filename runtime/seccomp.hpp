@@ -19,18 +19,28 @@
 #include <span>
 #include <string>
 
+#include "runtime/bpf.hpp"
 #include "runtime/fd.hpp"
 
 namespace cage::seccomp {
 
-// The classic BPF instruction, as the kernel reads it.
-struct Instruction {
-    std::uint16_t code;
-    std::uint8_t jt;
-    std::uint8_t jf;
-    std::uint32_t k;
-};
-static_assert(sizeof(Instruction) == 8);
+using Instruction = bpf::Instruction;
+
+// x32 system calls come in with the native x86_64 arch and this bit in the number.
+constexpr std::uint32_t x32_syscall_bit = 0x40000000;
+
+// How compile() lays programs out; the filter cache keys on it, so a change here must bump it.
+constexpr int program_format = 2;
+
+// compile(), for one architecture (SCMP_ARCH_X86_64, SCMP_ARCH_AARCH64, ...) and without the
+// check that cage could start a command under the result: the native one is not the only
+// one the tests look at.
+Expected<Filter> compile_for(const Policy& policy, std::uint32_t arch);
+
+// The program every compiled one must agree with, for every call: cage's checks (the
+// architecture, calls newer than the policy, the guards) followed by libseccomp's own program
+// for all the rules. Correct, but about four times as long (see seccomp_compile.cpp).
+Expected<Filter> compile_reference(const Policy& policy, std::uint32_t arch);
 
 std::span<const Instruction> instructions(const Filter& filter);
 

@@ -35,6 +35,7 @@ Digest cache_key(const ProfileText& profile)
     material += "libseccomp " + std::to_string(library->major) + "." + std::to_string(library->minor) + "." +
                 std::to_string(library->micro) + "\n";
     material += "arch " + std::to_string(seccomp_arch_native()) + "\n";
+    material += "format " + std::to_string(seccomp::program_format) + "\n";
     material += profile.text;
     return sha256(material);
 }
@@ -79,11 +80,12 @@ void write_cached(const std::string& path, const Digest& key, const seccomp::Fil
 // an entry planted by someone else would be a filter of their choosing.
 bool private_directory(const std::string& dir)
 {
-    if (!make_host_directories(dir, 0700))
-        return false;
     struct stat st{};
-    return ::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() &&
-           (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
+    // Look before creating: on a warm start the directory is there, and one lstat is
+    // cheaper than a mkdir per path component.
+    if (::lstat(dir.c_str(), &st) < 0 && (!make_host_directories(dir, 0700) || ::lstat(dir.c_str(), &st) < 0))
+        return false;
+    return S_ISDIR(st.st_mode) && st.st_uid == ::geteuid() && (st.st_mode & (S_IWGRP | S_IWOTH)) == 0;
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // libcage: seccomp policies, as plain data, and the filters compiled from them.
 //
 // A Policy says which system calls the command may make. compile() turns it into a classic
-// BPF program once, in the caller, with libseccomp; the runtime loads the program in the
+// BPF program once, in the caller (libseccomp resolves the names, and its program is the
+// reference the compiled one agrees with); the runtime loads the program in the
 // command's process as the very last step before execve, with no allocation and no library
 // call in between. A compiled Filter is plain bytes, so it can be cached (the cage CLI keeps
 // one per profile, keyed by a hash of the profile's text).
