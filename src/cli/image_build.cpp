@@ -1,6 +1,8 @@
 #include "cli/image_build.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -48,16 +50,54 @@ std::vector<std::string> builder_command(const std::string& builder, const Build
     return argv;
 }
 
-// A fresh private directory for one build's layout, under the user's cache directory.
-Expected<std::string> scratch_directory()
+// One build's private directory for its layout. The build holds an exclusive flock on it for
+// as long as it runs; the kernel drops the lock when the build dies.
+struct Scratch {
+    std::string path;
+    UniqueFd lock;
+};
+
+// Directories of builds that were killed: their lock can be taken.
+void remove_abandoned(int parent_fd)
+{
+    DIR* dir = ::fdopendir(::dup(parent_fd));
+    if (!dir)
+        return;
+    std::vector<std::string> abandoned;
+    while (auto* entry = ::readdir(dir)) {
+        std::string name = entry->d_name;
+        if (!name.starts_with("layout."))
+            continue;
+        UniqueFd fd(::openat(parent_fd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (fd && ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0)
+            abandoned.push_back(name);
+    }
+    ::closedir(dir);
+    for (const auto& name : abandoned)
+        (void)image::remove_tree_at(parent_fd, name);
+}
+
+// Made as new.XXXXXX, locked, then renamed to layout.XXXXXX: a directory under its final name
+// is always locked by a live build or abandoned, never caught between creation and lock.
+Expected<Scratch> scratch_directory()
 {
     std::string parent = sandbox::cache_dir() + "/build-layouts";
     UniqueFd root(::open("/", O_PATH | O_DIRECTORY | O_CLOEXEC));
-    CAGE_TRY(safe_path::make_directories(root.get(), parent, 0700));
-    std::string path = parent + "/layout.XXXXXX";
-    if (!::mkdtemp(path.data()))
+    auto parent_fd = CAGE_TRY(safe_path::make_directories(root.get(), parent, 0700));
+    UniqueFd parent_dir(::openat(parent_fd.get(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!parent_dir)
+        return std::unexpected(errno_error("cannot open the directory for builds", parent));
+    remove_abandoned(parent_dir.get());
+    std::string fresh = parent + "/new.XXXXXX";
+    if (!::mkdtemp(fresh.data()))
         return std::unexpected(errno_error("cannot make a directory for the build", parent));
-    return path;
+    Scratch scratch{parent + "/layout." + fresh.substr(fresh.size() - 6), UniqueFd(::open(fresh.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC))};
+    if (!scratch.lock || ::flock(scratch.lock.get(), LOCK_EX) < 0 || ::rename(fresh.c_str(), scratch.path.c_str()) < 0) {
+        auto error = errno_error("cannot make a directory for the build", fresh);
+        ::rmdir(fresh.c_str());
+        return std::unexpected(error);
+    }
+    return scratch;
 }
 
 std::vector<std::string> lines_of(const std::string& text)
@@ -124,8 +164,8 @@ Expected<std::string> build_to_layout(const std::string& builder, const BuildReq
 Expected<std::vector<std::string>> build_into_store(const std::string& builder, const BuildRequest& request)
 {
     auto scratch = CAGE_TRY(scratch_directory());
-    auto remove_scratch = [&] { (void)image::remove_tree_at(AT_FDCWD, scratch); };
-    auto layout = scratch + "/layout";
+    auto remove_scratch = [&] { (void)image::remove_tree_at(AT_FDCWD, scratch.path); };
+    auto layout = scratch.path + "/layout";
     BuildRequest local = request;
     if (local.tag)
         local.tag = local_name(*local.tag);

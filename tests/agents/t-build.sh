@@ -81,9 +81,11 @@ ok "$(ls "$build_cache/tmp" | grep -c '^cage-test-missing\.' | grep -qx 0; echo 
 
 # Into the image store: every image of the chain, the child's named localhost/...; a failed
 # build stores nothing.
+as_user mkdir -p "$layouts/layout.killed1/layout/blobs"  # what a killed build leaves
 is "$(cage_in build "$work/child.yaml" 2>"$work/store.err")" "localhost/base:latest
 localhost/cage-test-child:latest" "cage build stores base and the child, and prints their references"
 like "$(tail -1 "$work/store.err")" '^cage: built localhost/cage-test-child:latest and stored it' "and says so"
+ok "$(test ! -e "$layouts/layout.killed1"; echo $?)" "the scratch layout of a killed build is removed by the next build"
 before=$(cage_in images --format json)
 cage_in build "$work/missing.yaml" >/dev/null 2>"$work/missing-store.err"
 is "$?" 125 "a failed build into the store exits 125"
