@@ -76,6 +76,20 @@ std::optional<std::string> read_at(int dir, const char* file)
     return read_small_file(fd.get());
 }
 
+Expected<void> set_limit(int dir, const std::string& path, const char* file, const std::string& value)
+{
+    if (!write_at(dir, file, value))
+        return std::unexpected(errno_error("set the cgroup limit " + value, path + "/" + file));
+    return {};
+}
+
+Expected<void> move_into(int dir, const std::string& path, pid_t pid)
+{
+    if (!write_at(dir, "cgroup.procs", std::to_string(pid)))
+        return std::unexpected(errno_error("move the container into its cgroup", path + "/cgroup.procs"));
+    return {};
+}
+
 void kill_in(int dir)
 {
     if (write_at(dir, "cgroup.kill", "1"))

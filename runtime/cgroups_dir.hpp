@@ -5,6 +5,8 @@
 
 #include <cage/error.hpp>
 
+#include <sys/types.h>
+
 #include <functional>
 #include <optional>
 #include <string>
@@ -16,6 +18,11 @@ namespace cage::cgroups {
 
 bool write_at(int dir, const char* file, const std::string& value);
 std::optional<std::string> read_at(int dir, const char* file);
+
+// Write VALUE to the limit FILE of the group DIR (at PATH, for the error).
+Expected<void> set_limit(int dir, const std::string& path, const char* file, const std::string& value);
+// Move process PID into the group DIR (at PATH, for the error) through cgroup.procs.
+Expected<void> move_into(int dir, const std::string& path, pid_t pid);
 
 // cgroup.kill (v2, 5.14+), else a SIGKILL to every process cgroup.procs lists.
 void kill_in(int dir);

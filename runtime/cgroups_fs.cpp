@@ -56,12 +56,7 @@ public:
 
     int clone_fd() const override { return dir_.get(); }
 
-    Expected<void> enter(pid_t pid) override
-    {
-        if (!write_at(dir_.get(), "cgroup.procs", std::to_string(pid)))
-            return std::unexpected(errno_error("move the container into its cgroup", path_ + "/cgroup.procs"));
-        return {};
-    }
+    Expected<void> enter(pid_t pid) override { return move_into(dir_.get(), path_, pid); }
 
     void kill_all() override
     {
@@ -98,9 +93,7 @@ public:
 private:
     Expected<void> write_limit(const char* file, const std::string& value)
     {
-        if (!write_at(dir_.get(), file, value))
-            return std::unexpected(errno_error("set the cgroup limit " + value, path_ + "/" + file));
-        return {};
+        return set_limit(dir_.get(), path_, file, value);
     }
 
     Expected<void> write_memory(const runtime::Limits& limits)

@@ -74,20 +74,13 @@ public:
                                           [base = base_.get(), parent = parent_.get(), name = name_] {
                                               remove_all(base, parent, name);
                                           }));
-        if (!write_at(dir_.get(), "pids.max", std::to_string(pids)))
-            return std::unexpected(errno_error("set the cgroup limit " + std::to_string(pids), path_ + "/pids.max"));
-        return {};
+        return set_limit(dir_.get(), path_, "pids.max", std::to_string(pids));
     }
 
     int clone_fd() const override { return -1; }
     int self_enter_fd() const override { return tasks_.get(); }
 
-    Expected<void> enter(pid_t pid) override
-    {
-        if (!write_at(dir_.get(), "cgroup.procs", std::to_string(pid)))
-            return std::unexpected(errno_error("move the container into its cgroup", path_ + "/cgroup.procs"));
-        return {};
-    }
+    Expected<void> enter(pid_t pid) override { return move_into(dir_.get(), path_, pid); }
 
     void kill_all() override
     {
