@@ -79,8 +79,8 @@ int cmd_run(std::span<const std::string> args)
     auto profiles = config::load_profiles(config::user_config_file());
     if (!profiles)
         return report_failure(profiles.error());
-    auto chosen_by = choose_target(*options, *profiles);
-    if (auto built = build_missing_image(*options, chosen_by); !built)
+    auto target = choose_target(*options, *profiles);
+    if (auto built = build_missing_image(*options, target); !built)
         return report_failure(built.error());
     auto spec = sandbox::make_spec(*options, host_environment());
     if (!spec)

@@ -31,13 +31,15 @@ bool reads_like_reference(std::string_view text)
     return text.find_first_of("/:@") != std::string_view::npos;
 }
 
-std::optional<std::string> choose_target(sandbox::RunOptions& options, const config::Profiles& profiles)
+Target choose_target(sandbox::RunOptions& options, const config::Profiles& profiles)
 {
     std::string word = options.image_from_word ? options.image.value_or("") : "";
-    std::optional<std::string> chosen_by;
-    if (!word.empty() && !reads_like_reference(word) && !stored(word)) {
+    Target target;
+    bool maybe_command = !word.empty() && !reads_like_reference(word);
+    target.stored = maybe_command && stored(word);
+    if (maybe_command && !target.stored) {
         auto choice = config::choose(profiles, word);
-        chosen_by = word;
+        target.chosen_by = word;
         std::vector<std::string> command{std::move(word)};
         command.insert(command.end(), options.command.begin(), options.command.end());
         options.command = std::move(command);
@@ -45,13 +47,14 @@ std::optional<std::string> choose_target(sandbox::RunOptions& options, const con
         options.entrypoint = std::vector<std::string>{};
     }
     choose_profile(options, profiles);
-    return chosen_by;
+    return target;
 }
 
-Expected<void> build_missing_image(const sandbox::RunOptions& options, const std::optional<std::string>& chosen_by)
+Expected<void> build_missing_image(const sandbox::RunOptions& options, const Target& target)
 {
-    if (!options.image || reads_like_reference(*options.image) || stored(*options.image))
+    if (target.stored || !options.image || reads_like_reference(*options.image) || stored(*options.image))
         return {};
+    const auto& chosen_by = target.chosen_by;
     auto builder = find_builder();
     if (!builder || !has_recipe(*builder, *options.image)) {
         if (!chosen_by)

@@ -15,14 +15,18 @@
 
 namespace cage::cli {
 
-// Settles options.image, options.command, options.entrypoint and options.profile. Returns the
-// command whose profile chose the image, if one did.
-std::optional<std::string> choose_target(sandbox::RunOptions& options, const config::Profiles& profiles);
+struct Target {
+    std::optional<std::string> chosen_by;  // the command whose profile chose the image
+    bool stored = false;                   // the image was found in the store already
+};
+
+// Settles options.image, options.command, options.entrypoint and options.profile.
+Target choose_target(sandbox::RunOptions& options, const config::Profiles& profiles);
 
 // Builds the chosen image when it is missing and a recipe of its name exists (with a notice).
 // A missing image without a recipe is an error here when a command's profile chose it (the
 // user named no image), else it is left to the image lookup's "no such image".
-Expected<void> build_missing_image(const sandbox::RunOptions& options, const std::optional<std::string>& chosen_by);
+Expected<void> build_missing_image(const sandbox::RunOptions& options, const Target& target);
 
 // True when TEXT can only be an image reference: it has a registry, tag or digest separator.
 bool reads_like_reference(std::string_view text);
