@@ -23,6 +23,7 @@
 #include "image/reference.hpp"
 #include "image/store.hpp"
 #include "image/unpack.hpp"
+#include "temp_dir.hpp"
 #include "sandbox/image_root.hpp"
 
 namespace fs = std::filesystem;
@@ -40,17 +41,6 @@ std::string ref(const char* text)
     REQUIRE_MESSAGE(parsed.has_value(), text);
     return parsed->str();
 }
-
-struct TempDir {
-    std::string path;
-    TempDir()
-    {
-        char name[] = "/tmp/cage-unit-image.XXXXXX";
-        REQUIRE(::mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 struct Entry {
     std::string name;

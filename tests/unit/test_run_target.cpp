@@ -1,14 +1,13 @@
 // src/cli/run_target: is the first word of `cage run` an image or a command?
 #include <doctest/doctest.h>
 
-#include <fcntl.h>
 #include <stdlib.h>
 
 #include <string>
 #include <vector>
 
 #include "cli/run_target.hpp"
-#include "image/fsutil.hpp"
+#include "temp_dir.hpp"
 
 using cage::sandbox::RunOptions;
 using Args = std::vector<std::string>;
@@ -17,19 +16,9 @@ namespace {
 
 // An empty image store for the test's duration (CAGE_IMAGE_STORE), removed after.
 struct EmptyStore {
-    std::string dir;
-    EmptyStore()
-    {
-        char path[] = "/tmp/cage-unit-store.XXXXXX";
-        REQUIRE(::mkdtemp(path) != nullptr);
-        dir = path;
-        ::setenv("CAGE_IMAGE_STORE", path, 1);
-    }
-    ~EmptyStore()
-    {
-        ::unsetenv("CAGE_IMAGE_STORE");
-        (void)cage::image::remove_tree_at(AT_FDCWD, dir);
-    }
+    TempDir dir{"cage-unit-store"};
+    EmptyStore() { ::setenv("CAGE_IMAGE_STORE", dir.path.c_str(), 1); }
+    ~EmptyStore() { ::unsetenv("CAGE_IMAGE_STORE"); }
 };
 
 RunOptions word_run(std::string word, Args rest)
