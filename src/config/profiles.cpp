@@ -1,16 +1,11 @@
 #include "config/profiles.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-
 #include <yaml-cpp/yaml.h>
 
 #include <cerrno>
 #include <initializer_list>
 #include <set>
 
-#include "runtime/fd.hpp"
-#include "runtime/util.hpp"
 #include "sandbox/sandbox.hpp"
 
 namespace cage::config {
@@ -172,32 +167,6 @@ std::string profile_of_image(const Profiles& profiles, std::string_view image)
             return agent.name;
     }
     return std::string(default_profile);
-}
-
-std::string user_config_file()
-{
-    return sandbox::user_directory("XDG_CONFIG_HOME", ".config") + "/config.yaml";
-}
-
-Expected<Profiles> load_profiles(const std::string& config_file)
-{
-    std::vector<AgentProfile> agents;
-    for (const auto& [name, text] : builtin_agent_profiles())
-        agents.push_back(CAGE_TRY(parse_agent_profile(text, "builtin:" + name)));
-    std::map<std::string, std::string, std::less<>> images;
-    UniqueFd fd(::open(config_file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
-    if (!fd && errno != ENOENT && errno != ENOTDIR)
-        return std::unexpected(errno_error("cannot read the configuration", config_file));
-    struct stat st{};
-    if (fd && (::fstat(fd.get(), &st) < 0 || !S_ISREG(st.st_mode)))
-        return std::unexpected(plain_error("the configuration is not a regular file", config_file));
-    if (fd) {
-        auto text = read_small_file(fd.get());
-        if (!text)
-            return std::unexpected(errno_error("cannot read the configuration", config_file));
-        images = CAGE_TRY(parse_image_overrides(*text, config_file));
-    }
-    return make_profiles(std::move(agents), std::move(images));
 }
 
 }  // namespace cage::config

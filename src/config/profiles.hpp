@@ -54,8 +54,9 @@ Choice choose(const Profiles& profiles, std::string_view command);
 // digest: "localhost/claude:latest" is claude's); else the default profile.
 std::string profile_of_image(const Profiles& profiles, std::string_view image);
 
-// The profiles built into cage (profiles/agents/*.yaml: name and text).
-const std::vector<std::pair<std::string, std::string>>& builtin_agent_profiles();
+// The profiles built into cage: profiles/agents/*.yaml, parsed and checked by the build
+// (src/config/compile_agents.cpp), so that a start parses no YAML for them.
+const std::vector<AgentProfile>& builtin_agents();
 
 // The built-in profiles with the overrides of CONFIG_FILE (missing is fine).
 Expected<Profiles> load_profiles(const std::string& config_file);

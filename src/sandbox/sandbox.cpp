@@ -111,33 +111,6 @@ std::vector<std::string> build_environment(const std::vector<std::string>& host,
     return result;
 }
 
-bool valid_name(std::string_view name)
-{
-    if (name.empty() || name.size() > 63)
-        return false;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-        if (!alnum && (i == 0 || (c != '-' && c != '.')))
-            return false;
-    }
-    return true;
-}
-
-std::string random_name()
-{
-    unsigned char bytes[3] = {};
-    if (::getrandom(bytes, sizeof(bytes), 0) != sizeof(bytes))
-        bytes[0] = static_cast<unsigned char>(::getpid());
-    static constexpr char hex[] = "0123456789abcdef";
-    std::string name = "cage-";
-    for (unsigned char byte : bytes) {
-        name += hex[byte >> 4];
-        name += hex[byte & 15];
-    }
-    return name;
-}
-
 std::string user_directory(const char* xdg_variable, const char* under_home)
 {
     if (const char* xdg = std::getenv(xdg_variable); xdg && xdg[0] == '/')

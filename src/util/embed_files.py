@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
-"""Write a C++ source that holds the text of data files (the built-in seccomp profiles, the
-agent profiles), so that cage needs no installed data file to start a container or choose an
-image. The function returns (file name without extension, text) pairs, sorted by name.
+"""Write a C++ source that holds the text of data files (the built-in seccomp profiles), so
+that cage needs no installed data file to start a container. The function returns (file name without extension, text) pairs, sorted by name.
 
 Usage: embed_files.py OUT.cpp HEADER NAMESPACE FUNCTION FILE..."""
 import os

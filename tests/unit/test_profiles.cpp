@@ -15,13 +15,7 @@ namespace {
 
 Profiles builtin(Images images = {})
 {
-    std::vector<AgentProfile> agents;
-    for (const auto& [name, text] : builtin_agent_profiles()) {
-        auto agent = parse_agent_profile(text, name);
-        REQUIRE(agent.has_value());
-        agents.push_back(*agent);
-    }
-    auto profiles = make_profiles(agents, std::move(images));
+    auto profiles = make_profiles(builtin_agents(), std::move(images));
     REQUIRE(profiles.has_value());
     return *profiles;
 }
