@@ -5,15 +5,15 @@
 //   check the spec, stat every source
 //   plan the id maps
 //   block stop/resize signals
-//   clone3(all namespaces, CLONE_PIDFD) ──▶ wait for "go"
-//   (move pid 1 into its cgroup if
+//   clone3(all namespaces, CLONE_PIDFD) ──▶ private mounts, hostname, loopback (no
+//   (move pid 1 into its cgroup if         id needs a map for these); wait for "go"
 //   neither clone3 nor pid 1 can do it)
 //   write uid/gid maps, send "go"  ──────▶ (a v1 cgroup: move itself in); cgroup
-//                                          namespace; private mounts; open sources by
-//                                          path, check they are what the parent saw;
+//                                          namespace; open sources by path, check
+//                                          they are what the parent saw;
 //                                          overlay root, /proc, /sys, /dev, /tmp,
 //                                          binds, masked paths, read-only root;
-//                                          pivot_root; hostname; pty
+//                                          pivot_root; pty
 //   receive the pty master  ◀──────────── send it
 //                                          fork ──────────────────────────────▶ session, rlimits, caps,
 //                                          drop own caps; reap + forward       ids, no_new_privs, cwd,
@@ -192,7 +192,10 @@ Expected<UniqueFd> root_mount(const Spec& spec, const std::vector<UniqueFd>& low
     return mounts::overlay_root(spec, lowers);
 }
 
-Expected<void> build_root(const Spec& spec, const Prepared& prepared)
+// What needs no id map: it runs while the parent writes the maps (for a subordinate range,
+// newuidmap and newgidmap take milliseconds). Files made in a filesystem of this namespace
+// would belong to an unmapped id until then, so the root is built after "go".
+Expected<void> set_up_before_maps(const Spec& spec)
 {
     if (auto privately = mounts::make_everything_private(); !privately) {
         // The first privileged step: an LSM that lets the namespace exist but strips its
@@ -201,6 +204,15 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared)
             return std::unexpected(namespaces::userns_refused("set up the mount namespace", EPERM));
         return privately;
     }
+    if (::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
+        return std::unexpected(errno_error("set the hostname", spec.hostname));
+    if (spec.network == Network::none)
+        CAGE_TRY(network::bring_up_loopback());
+    return {};
+}
+
+Expected<void> build_root(const Spec& spec, const Prepared& prepared)
+{
     auto lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
     auto sources = CAGE_TRY(clone_bind_sources(spec, prepared));
 
@@ -304,20 +316,18 @@ Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_NAME, "cage-init", 0, 0, 0);
     init::block_signals();
+    auto early = set_up_before_maps(spec);
     auto go = channel.receive();
     if (!go || !*go)  // cage is gone, or failed to write the maps
         ::_exit(exit_cage_error);
+    if (!early)
+        fail(channel, early.error());
     if (cgroupns_now)
         if (auto entered = enter_cgroup(*prepared.cgroup); !entered)
             fail(channel, entered.error());
 
     if (auto built = build_root(spec, prepared); !built)
         fail(channel, built.error());
-    if (::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
-        fail(channel, errno_error("set the hostname", spec.hostname));
-    if (spec.network == Network::none)
-        if (auto loopback = network::bring_up_loopback(); !loopback)
-            fail(channel, loopback.error());
     auto command = start_command(spec, prepared, channel);
     if (!command)
         fail(channel, command.error());
