@@ -101,6 +101,11 @@ public:
     // a whole process takes the global cgroup_threadgroup_rwsem for writing, which waits for
     // an RCU grace period (often 5 to 15 ms on a busy host); a thread moving itself skips it.
     virtual int self_enter_fd() const { return -1; }
+    // Whether the cgroup is made only after clone3, by make_late(), and handed to pid 1 then.
+    // Only a cgroup pid 1 enters by itself can wait (it does so before it forks anything), and
+    // making it meanwhile takes its mkdir, limit and janitor fork off the start's critical path.
+    virtual bool made_late() const { return false; }
+    virtual Expected<void> make_late() { return {}; }
     // SIGKILL every process in the cgroup (cgroup.kill).
     virtual void kill_all() = 0;
     virtual Usage usage() const = 0;

@@ -8,9 +8,11 @@
 //
 // So the container gets a group of its own in the pids hierarchy, below the one cage runs
 // in: /sys/fs/cgroup/pids/<own>/cage/cage-PID, with pids.max. clone3(CLONE_INTO_CGROUP) takes
-// only a cgroup2 directory, so pid 1 moves itself in, through the group's "tasks" file that
-// cage opened, as soon as it has "go", before it forks anything of the container; what it
-// forks is counted there. The cgroup namespace, made right after, shows the group as /.
+// only a cgroup2 directory, so pid 1 moves itself in, through the group's "tasks" file, before
+// it forks anything of the container; what it forks is counted there. The cgroup namespace,
+// made right after, shows the group as /. Since nothing needs the group before that, cage
+// makes it after clone3 (made_late), while pid 1 builds the container's root, and passes
+// the "tasks" file to pid 1 over the sync socket.
 // The group is removed at exit, or by the janitor when cage is killed; the "cage" directory
 // too, when no other container is in it and it has no limit of its own (one an administrator
 // gave it to share among all containers keeps it).
@@ -22,6 +24,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -51,9 +54,9 @@ bool remove_all(int base, int parent, const std::string& name)
 
 class PidsV1Manager final : public Manager {
 public:
-    explicit PidsV1Manager(std::string base_path)
+    PidsV1Manager(std::string base_path, std::uint64_t pids)
         : base_path_(std::move(base_path)), name_("cage-" + std::to_string(::getpid())),
-          path_(base_path_ + "/" + parent_name + "/" + name_)
+          path_(base_path_ + "/" + parent_name + "/" + name_), pids_(pids)
     {
     }
     ~PidsV1Manager() override { (void)destroy(); }
@@ -79,6 +82,23 @@ public:
 
     int clone_fd() const override { return -1; }
     int self_enter_fd() const override { return tasks_.get(); }
+    bool made_late() const override { return true; }
+    Expected<void> make_late() override { return create(pids_); }
+
+    // What can be checked before clone3 without making anything: the hierarchy is there and
+    // writable (else make_manager falls back to no cgroup, with a warning).
+    Expected<void> check_usable() const
+    {
+        UniqueFd base(::open(base_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        struct statvfs vfs{};
+        if (!base || ::faccessat(base.get(), ".", W_OK, AT_EACCESS) < 0 || ::fstatvfs(base.get(), &vfs) < 0)
+            return std::unexpected(errno_error("use the v1 pids cgroup cage runs in", base_path_));
+        if (vfs.f_flag & ST_RDONLY) {
+            errno = EROFS;
+            return std::unexpected(errno_error("use the v1 pids cgroup cage runs in", base_path_));
+        }
+        return {};
+    }
 
     Expected<void> enter(pid_t pid) override { return move_into(dir_.get(), path_, pid); }
 
@@ -123,6 +143,7 @@ private:
     std::string base_path_;
     std::string name_;
     std::string path_;
+    std::uint64_t pids_;
     UniqueFd base_;
     UniqueFd parent_;
     UniqueFd dir_;
@@ -139,8 +160,8 @@ Expected<std::unique_ptr<Manager>> pids_v1_manager(const std::string& own_pids, 
         if (controller != "pids")
             missing.push_back(controller);
     auto base = own_pids == "/" ? std::string(v1_pids_mount) : v1_pids_mount + own_pids;
-    auto manager = std::make_unique<PidsV1Manager>(base);
-    CAGE_TRY(manager->create(limits.pids.value_or(0)));
+    auto manager = std::make_unique<PidsV1Manager>(base, limits.pids.value_or(0));
+    CAGE_TRY(manager->check_usable());
     return manager;
 }
 

@@ -8,12 +8,13 @@
 //   clone3(all namespaces, CLONE_PIDFD) ──▶ private mounts, hostname, loopback (no
 //   (move pid 1 into its cgroup if         id needs a map for these); wait for "go"
 //   neither clone3 nor pid 1 can do it)
-//   write uid/gid maps, send "go"  ──────▶ (a v1 cgroup: move itself in); cgroup
-//                                          namespace; open sources by path, check
-//                                          they are what the parent saw;
+//   write uid/gid maps, send "go"  ──────▶ (cgroup namespace, unless the cgroup is
+//   (a v1 cgroup: make it now, send        made late); open sources by path, check
+//   its tasks file)                        they are what the parent saw;
 //                                          overlay root, /proc, /sys, /dev, /tmp,
 //                                          binds, masked paths, read-only root;
-//                                          pivot_root; pty
+//                                          pivot_root; (a late cgroup: move itself
+//                                          in, cgroup namespace); pty
 //   receive the pty master  ◀──────────── send it
 //                                          fork ──────────────────────────────▶ session, rlimits, caps,
 //                                          drop own caps; reap + forward       ids, no_new_privs, cwd,
@@ -291,11 +292,11 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     ::_exit(error.exit_code);
 }
 
-// Moves pid 1 into the container's cgroup itself where the manager lets it (see
-// self_enter_fd; the parent moved it otherwise), then makes its cgroup namespace there.
-Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
+// Moves pid 1 into the container's cgroup through TASKS where the manager lets it (see
+// self_enter_fd; -1: the parent moved it), then makes its cgroup namespace there.
+Expected<void> enter_cgroup(int tasks)
 {
-    if (int tasks = cgroup.self_enter_fd(); tasks >= 0) {
+    if (tasks >= 0) {
         bool moved = ::write(tasks, "0", 1) == 1;
         auto error = errno_error("move the container into its cgroup");
         ::close(tasks);
@@ -305,6 +306,17 @@ Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
     if (::unshare(CLONE_NEWCGROUP) < 0)
         return std::unexpected(errno_error("create the container's cgroup namespace"));
     return {};
+}
+
+// A cgroup made after clone3 (made_late): the parent sends its "tasks" file once it exists.
+Expected<void> enter_late_cgroup(const sync::Channel& channel)
+{
+    auto received = CAGE_TRY(channel.receive());
+    if (!received)  // cage is gone, or failed to make the cgroup
+        ::_exit(exit_cage_error);
+    if (received->message.type != sync::MsgType::cgroup || !received->fd)
+        return std::unexpected(plain_error("unexpected message from cage while waiting for the cgroup"));
+    return enter_cgroup(received->fd.release());
 }
 
 // cgroupns_now: clone3 made no cgroup namespace, nor put this process in the container's
@@ -322,12 +334,16 @@ Expected<void> enter_cgroup(const cgroups::Manager& cgroup)
         ::_exit(exit_cage_error);
     if (!early)
         fail(channel, early.error());
-    if (cgroupns_now)
-        if (auto entered = enter_cgroup(*prepared.cgroup); !entered)
+    bool late_cgroup = prepared.cgroup->made_late();
+    if (cgroupns_now && !late_cgroup)
+        if (auto entered = enter_cgroup(prepared.cgroup->self_enter_fd()); !entered)
             fail(channel, entered.error());
 
     if (auto built = build_root(spec, prepared); !built)
         fail(channel, built.error());
+    if (late_cgroup)
+        if (auto entered = enter_late_cgroup(channel); !entered)
+            fail(channel, entered.error());
     auto command = start_command(spec, prepared, channel);
     if (!command)
         fail(channel, command.error());
@@ -425,10 +441,18 @@ Expected<Result> run(const Spec& spec)
     ContainerGuard guard(pidfd);
     child_end.close();
 
-    if (!(args.flags & CLONE_INTO_CGROUP) && prepared.cgroup->self_enter_fd() < 0)
-        CAGE_TRY(prepared.cgroup->enter(pid));
+    auto& cgroup = *prepared.cgroup;
+    if (!(args.flags & CLONE_INTO_CGROUP) && cgroup.self_enter_fd() < 0 && !cgroup.made_late())
+        CAGE_TRY(cgroup.enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
+    if (cgroup.made_late()) {
+        CAGE_TRY(cgroup.make_late());
+        // pid 1 may have failed meanwhile: then the error it sent is the one to report.
+        auto sent = parent_end.send(sync::Message{sync::MsgType::cgroup}, cgroup.self_enter_fd());
+        if (!sent && sent.error().errnum != EPIPE && sent.error().errnum != ECONNRESET)
+            return std::unexpected(sent.error());
+    }
     auto result = CAGE_TRY(supervise::run({spec, guard.pidfd(), parent_end, signal_fd.get(), started,
                                            prepared.cgroup.get()}));
     auto usage = prepared.cgroup->usage();

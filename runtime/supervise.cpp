@@ -178,6 +178,7 @@ private:
             listener_ = std::move(received.fd);
             break;
         case sync::MsgType::go:
+        case sync::MsgType::cgroup:
             break;
         }
     }

@@ -5,6 +5,7 @@
 #include <array>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace cage::sync {
 namespace {
@@ -51,7 +52,7 @@ bool get_string(std::span<const std::byte> bytes, std::size_t& offset, std::stri
 bool known_type(std::uint8_t type)
 {
     return type >= static_cast<std::uint8_t>(MsgType::go) &&
-           type <= static_cast<std::uint8_t>(MsgType::seccomp_listener);
+           type <= static_cast<std::uint8_t>(MsgType::cgroup);
 }
 
 }  // namespace
@@ -155,9 +156,12 @@ Expected<std::optional<Received>> Channel::receive() const
     header.msg_control = control;
     header.msg_controllen = sizeof(control);
     ssize_t got;
+    bool reset_reported = false;
     do {
         got = ::recvmsg(fd_.get(), &header, MSG_CMSG_CLOEXEC);
-    } while (got < 0 && errno == EINTR);
+        // A peer that closes with a message of ours unread resets the connection, and the
+        // kernel reports that once, ahead of what the peer had sent: read on for that.
+    } while (got < 0 && (errno == EINTR || (errno == ECONNRESET && !std::exchange(reset_reported, true))));
     if (got < 0)
         return std::unexpected(errno_error("receive from the container"));
     if (got == 0)

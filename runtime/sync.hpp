@@ -2,6 +2,7 @@
 //
 // One datagram is one message; a message may carry one file descriptor (SCM_RIGHTS).
 //   parent -> child   go            uid/gid maps are written; start building the container
+//   parent -> child   cgroup        the cgroup made after clone3 (its "tasks" file: pid 1 enters it)
 //   child  -> parent  pty_master    the master side of the pty opened in the container's devpts
 //   child  -> parent  error         a failure inside the container, as a structured cage::Error
 //   child  -> parent  exited        pid 1 saw the command end (exit code or signal)
@@ -27,6 +28,7 @@ enum class MsgType : std::uint8_t {
     error = 3,
     exited = 4,
     seccomp_listener = 5,
+    cgroup = 6,
 };
 
 struct Message {

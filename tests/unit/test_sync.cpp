@@ -23,7 +23,8 @@ namespace {
 
 constexpr std::size_t header_size = 16;  // u8 type, u8[3] zero, i32 errnum, i32 code, i32 signal
 
-const MsgType all_types[] = {MsgType::go, MsgType::pty_master, MsgType::error, MsgType::exited, MsgType::seccomp_listener};
+const MsgType all_types[] = {MsgType::go, MsgType::pty_master, MsgType::error, MsgType::exited, MsgType::seccomp_listener,
+                            MsgType::cgroup};
 
 std::string with_nuls()
 {
@@ -128,7 +129,7 @@ TEST_CASE("sync: decode refuses malformed input")
     }
     SUBCASE("unknown types")
     {
-        for (int type : {0, 6, 99, 255}) {
+        for (int type : {0, 7, 99, 255}) {
             CAPTURE(type);
             auto bad = good;
             bad[0] = static_cast<std::byte>(type);
@@ -287,6 +288,27 @@ TEST_CASE("sync: receive reports the peer gone as nullopt, after what it had sen
         REQUIRE(end.has_value());
         CHECK_FALSE(end->has_value());
     }
+}
+
+TEST_CASE("sync: a peer that leaves a message unread still delivers what it had sent")
+{
+    // pid 1 fails and exits while cage's "cgroup" message waits in its queue: the kernel
+    // resets the connection, and the error pid 1 sent must still reach cage.
+    auto pair = Channel::pair();
+    REQUIRE(pair.has_value());
+    auto& [parent, child] = *pair;
+    REQUIRE(child.send(Message{MsgType::error, EACCES, 125, 0, "build the root", "/dev", ""}).has_value());
+    REQUIRE(parent.send(Message{MsgType::cgroup}).has_value());
+    child.close();
+
+    auto pending = parent.receive();
+    REQUIRE(pending.has_value());
+    REQUIRE(pending->has_value());
+    CHECK((*pending)->message.type == MsgType::error);
+    CHECK((*pending)->message.path == "/dev");
+    auto end = parent.receive();
+    REQUIRE(end.has_value());
+    CHECK_FALSE(end->has_value());
 }
 
 TEST_CASE("sync: send to a closed peer fails with EPIPE and does not kill the sender")
