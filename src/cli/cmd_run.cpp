@@ -48,9 +48,7 @@ std::pair<std::string, std::vector<std::string>> own_command_line()
         argv.push_back(cmdline.substr(start, end - start));
         start = end == std::string::npos ? cmdline.size() : end + 1;
     }
-    char exe[4096] = {};
-    // A sealed copy (CVE-2019-5736) is a memfd that another process cannot execute.
-    if (::readlink("/proc/self/exe", exe, sizeof(exe) - 1) > 0 && exe[0] == '/' && !std::string_view(exe).starts_with("/memfd:"))
+    if (auto exe = path_of_this_binary(); !exe.empty())
         return {exe, argv};
     std::string name = argv.empty() ? "cage" : argv.front();
     return {name.find('/') != std::string::npos ? name : find_in_path(name), argv};

@@ -24,6 +24,8 @@ int report_failure(const Error& error);
 
 // The directory of the cage executable that was started (also after sealing).
 std::string directory_of_this_binary();
+// The file cage was started from (before any re-execution from a sealed copy), or "".
+std::string path_of_this_binary();
 // Where cage-image is: beside cage, else where meson installs it.
 std::string image_helper_path();
 // Runs cage-image with cage's own arguments (pull, import, login, logout); returns only on

@@ -22,15 +22,22 @@ namespace {
 
 }  // namespace
 
-std::string directory_of_this_binary()
+std::string path_of_this_binary()
 {
     // Re-executed from a sealed copy or a read-only bind (CVE-2019-5736), /proc/self/exe no
     // longer names the file cage was started from; the sealing step left its path here.
-    std::string path = std::getenv(sealed_from_variable) ? std::getenv(sealed_from_variable) : "";
+    if (const char* sealed_from = std::getenv(sealed_from_variable); sealed_from && sealed_from[0] == '/')
+        return sealed_from;
     char self[PATH_MAX];
-    if (path.empty())
-        if (ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1); length > 0)
-            path.assign(self, static_cast<std::size_t>(length));
+    ssize_t length = ::readlink("/proc/self/exe", self, sizeof(self) - 1);
+    std::string path = length > 0 ? std::string(self, static_cast<std::size_t>(length)) : "";
+    // A sealed memfd copy shows as "/memfd:cage (deleted)": no path another process can run.
+    return path.starts_with('/') && !path.starts_with("/memfd:") ? path : "";
+}
+
+std::string directory_of_this_binary()
+{
+    auto path = path_of_this_binary();
     auto slash = path.rfind('/');
     return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
