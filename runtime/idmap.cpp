@@ -2,13 +2,13 @@
 
 #include <fcntl.h>
 #include <pwd.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -79,15 +79,18 @@ Expected<HelperRun> start_helper(const std::string& program, const std::vector<s
         argv.push_back(const_cast<char*>(arg.c_str()));
     argv.push_back(nullptr);
 
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDERR_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, write_end.get(), STDOUT_FILENO);
-    int rc = ::posix_spawn(&run.pid, program.c_str(), &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc != 0) {
-        errno = rc;
+    // fork, not posix_spawn: posix_spawn returns only once the child's exec is under way, and
+    // a setuid exec takes long enough that the second helper would start a millisecond late.
+    run.pid = ::fork();
+    if (run.pid < 0)
         return std::unexpected(errno_error("run " + program));
+    if (run.pid == 0) {
+        ::dup2(write_end.get(), STDERR_FILENO);
+        ::dup2(write_end.get(), STDOUT_FILENO);
+        ::execve(program.c_str(), argv.data(), environ);
+        std::string reason = std::string("cannot execute it: ") + std::strerror(errno) + "\n";
+        (void)!::write(STDERR_FILENO, reason.data(), reason.size());
+        ::_exit(127);
     }
     return run;
 }
