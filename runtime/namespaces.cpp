@@ -17,8 +17,12 @@ bool sysctl_is(const char* path, const char* value)
 
 std::uint64_t clone_flags(const runtime::Spec& spec)
 {
-    std::uint64_t flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
-                          CLONE_NEWCGROUP;
+    return CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP | made_by_pid1(spec);
+}
+
+std::uint64_t made_by_pid1(const runtime::Spec& spec)
+{
+    std::uint64_t flags = CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
     if (spec.network == runtime::Network::none)
         flags |= CLONE_NEWNET;
     return flags;

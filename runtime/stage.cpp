@@ -5,8 +5,10 @@
 //   check the spec, stat every source
 //   plan the id maps
 //   block stop/resize signals
-//   clone3(all namespaces, CLONE_PIDFD) ──▶ private mounts, hostname, loopback (no
-//   (move pid 1 into its cgroup if         id needs a map for these); wait for "go"
+//   clone3(all namespaces, CLONE_PIDFD) ──▶ (mount, UTS, IPC, net namespaces when clone3
+//   (the user, PID and cgroup ones only    left them out); private mounts, hostname,
+//   when newuidmap writes the maps);       loopback (no id needs a map for these);
+//   (move pid 1 into its cgroup if         wait for "go"
 //   neither clone3 nor pid 1 can do it)
 //   write uid/gid maps, send "go"  ──────▶ (cgroup namespace, unless the cgroup is
 //   (a v1 cgroup: make it now, send        made late); open sources by path, check
@@ -73,6 +75,7 @@ struct Prepared {
     std::optional<winsize> window;
     seccomp::Filter audited_filter;  // spec.seccomp with refusals sent to the supervisor
     std::unique_ptr<cgroups::Manager> cgroup;  // limits written; removed when this goes
+    std::uint64_t made_by_pid1 = 0;  // namespaces pid 1 unshares itself (namespaces::made_by_pid1)
 };
 
 Expected<Identity> identify(const std::string& path, const char* role)
@@ -120,6 +123,8 @@ Expected<Prepared> prepare(const Spec& spec)
     }
     auto warn = spec.warn ? spec.warn : [](const std::string& text) { std::fprintf(stderr, "cage: warning: %s\n", text.c_str()); };
     prepared.maps = CAGE_TRY(idmap::plan(spec.uid, spec.gid, warn));
+    if (prepared.maps.method == idmap::Method::helper)
+        prepared.made_by_pid1 = namespaces::made_by_pid1(spec);
     if (spec.terminal)
         prepared.window = terminal::window_size(STDIN_FILENO);
     if (!spec.seccomp.empty()) {
@@ -196,8 +201,10 @@ Expected<UniqueFd> root_mount(const Spec& spec, const std::vector<UniqueFd>& low
 // What needs no id map: it runs while the parent writes the maps (for a subordinate range,
 // newuidmap and newgidmap take milliseconds). Files made in a filesystem of this namespace
 // would belong to an unmapped id until then, so the root is built after "go".
-Expected<void> set_up_before_maps(const Spec& spec)
+Expected<void> set_up_before_maps(const Spec& spec, std::uint64_t made_by_pid1)
 {
+    if (made_by_pid1 && ::unshare(static_cast<int>(made_by_pid1)) < 0)
+        return std::unexpected(errno_error("create the container's namespaces (unshare)"));
     if (auto privately = mounts::make_everything_private(); !privately) {
         // The first privileged step: an LSM that lets the namespace exist but strips its
         // capabilities (Ubuntu's AppArmor restriction) shows up here.
@@ -328,7 +335,7 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     ::prctl(PR_SET_NAME, "cage-init", 0, 0, 0);
     init::block_signals();
-    auto early = set_up_before_maps(spec);
+    auto early = set_up_before_maps(spec, prepared.made_by_pid1);
     auto go = channel.receive();
     if (!go || !*go)  // cage is gone, or failed to write the maps
         ::_exit(exit_cage_error);
@@ -427,7 +434,7 @@ Expected<Result> run(const Spec& spec)
 
     int pidfd = -1;
     clone_args args{};
-    args.flags = namespaces::clone_flags(spec) | CLONE_PIDFD;
+    args.flags = (namespaces::clone_flags(spec) & ~prepared.made_by_pid1) | CLONE_PIDFD;
     args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
     args.exit_signal = SIGCHLD;
     pid_t pid = clone_into_cgroup(args, prepared.cgroup->clone_fd());
