@@ -132,6 +132,17 @@ Expected<void> attach(int mount_fd, int target_fd, const std::string& target_nam
     return {};
 }
 
+Expected<UniqueFd> idmapped_clone(const std::string& path, int userns_fd)
+{
+    auto clone = CAGE_TRY(clone_tree(AT_FDCWD, path, false));
+    mount_attr attr{};
+    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    attr.userns_fd = static_cast<std::uint64_t>(userns_fd);
+    if (sys::mount_setattr(clone.get(), "", AT_EMPTY_PATH, &attr) < 0)
+        return std::unexpected(errno_error("map the owners of a layer to the container's ids", path));
+    return clone;
+}
+
 Expected<void> make_everything_private()
 {
     mount_attr attr{};

@@ -29,6 +29,12 @@ Expected<void> set_attributes(int mount_fd, std::uint64_t attributes, bool recur
 // Attach a detached mount on top of the object target_fd refers to. target_name is for errors.
 Expected<void> attach(int mount_fd, int target_fd, const std::string& target_name);
 
+// A detached, read-only clone of the directory PATH whose files show their owners as the ids
+// of the user namespace USERNS_FD (an idmapped mount): owner 0 on disk is that namespace's
+// root. Only root can make one of a host filesystem (it takes CAP_SYS_ADMIN over the
+// filesystem's user namespace). EINVAL: the filesystem or kernel cannot.
+Expected<UniqueFd> idmapped_clone(const std::string& path, int userns_fd);
+
 // Stop mount events propagating between the host and this mount namespace.
 Expected<void> make_everything_private();
 

@@ -149,6 +149,24 @@ Expected<void> check_identity(int fd, const Identity& expected, const std::strin
     return {};
 }
 
+// Idmapped layers (see send_idmapped_layers) go where the layers are, in this mount
+// namespace: the overlay takes its layers from here (before Linux 6.15 it clones no detached
+// mount), and open_lower_dirs then finds them by path.
+Expected<void> attach_idmapped_layers(const Spec& spec, const std::vector<UniqueFd>& layers)
+{
+    if (layers.empty())
+        return {};
+    if (layers.size() != spec.lower_dirs.size())
+        return std::unexpected(plain_error("cage sent the wrong number of layers"));
+    for (std::size_t i = 0; i < layers.size(); ++i) {
+        UniqueFd target(::open(spec.lower_dirs[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!target)
+            return std::unexpected(errno_error("open the root filesystem", spec.lower_dirs[i]));
+        CAGE_TRY(mounts::attach(layers[i].get(), target.get(), spec.lower_dirs[i]));
+    }
+    return {};
+}
+
 Expected<std::vector<UniqueFd>> open_lower_dirs(const Spec& spec, const Prepared& prepared)
 {
     std::vector<UniqueFd> lowers;
@@ -219,8 +237,9 @@ Expected<void> set_up_before_maps(const Spec& spec, std::uint64_t made_by_pid1)
     return {};
 }
 
-Expected<void> build_root(const Spec& spec, const Prepared& prepared)
+Expected<void> build_root(const Spec& spec, const Prepared& prepared, const std::vector<UniqueFd>& idmapped)
 {
+    CAGE_TRY(attach_idmapped_layers(spec, idmapped));
     auto lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
     auto sources = CAGE_TRY(clone_bind_sources(spec, prepared));
 
@@ -326,6 +345,22 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
     return enter_cgroup(received->fd.release());
 }
 
+// Zero or more "layer" messages (the idmapped layers), then "go"; nullopt when cage is gone.
+std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
+{
+    std::vector<UniqueFd> layers;
+    while (true) {
+        auto received = channel.receive();
+        if (!received || !*received)
+            return std::nullopt;
+        if ((*received)->message.type == sync::MsgType::go)
+            return layers;
+        if ((*received)->message.type != sync::MsgType::layer || !(*received)->fd)
+            return std::nullopt;
+        layers.push_back(std::move((*received)->fd));
+    }
+}
+
 // cgroupns_now: clone3 made no cgroup namespace, nor put this process in the container's
 // cgroup (see clone_into_cgroup).
 [[noreturn]] void container_main(const Spec& spec, const Prepared& prepared, const sync::Channel& channel,
@@ -336,8 +371,8 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
     ::prctl(PR_SET_NAME, "cage-init", 0, 0, 0);
     init::block_signals();
     auto early = set_up_before_maps(spec, prepared.made_by_pid1);
-    auto go = channel.receive();
-    if (!go || !*go)  // cage is gone, or failed to write the maps
+    auto idmapped = wait_for_go(channel);
+    if (!idmapped)  // cage is gone, or failed to write the maps
         ::_exit(exit_cage_error);
     if (!early)
         fail(channel, early.error());
@@ -346,7 +381,7 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
         if (auto entered = enter_cgroup(prepared.cgroup->self_enter_fd()); !entered)
             fail(channel, entered.error());
 
-    if (auto built = build_root(spec, prepared); !built)
+    if (auto built = build_root(spec, prepared, *idmapped); !built)
         fail(channel, built.error());
     if (late_cgroup)
         if (auto entered = enter_late_cgroup(channel); !entered)
@@ -389,6 +424,40 @@ public:
 private:
     UniqueFd pidfd_;
 };
+
+// As root the container's own user is host root (what it writes to the workspace is the
+// invoking user's) and its root is not (it maps into root's subordinate range), so a layer's
+// files, owned by root on disk, would show as the container user's. Root idmaps each layer
+// through the container's user namespace instead: an owner on disk shows as that id inside
+// (0 as root, 1000 as the agent). One "layer" message per layer, before "go"; none where the
+// kernel or the filesystem cannot idmap (the layers then show their host owners as before).
+Expected<void> send_idmapped_layers(const Spec& spec, const Prepared& prepared, pid_t pid,
+                                    const sync::Channel& channel)
+{
+    // Overlay takes idmapped layers from Linux 5.19 (a single read-only layer from 5.12, but
+    // one rule is simpler than two, and the distributions cage targets are past both).
+    if (prepared.maps.method != idmap::Method::direct || !kernel_at_least("5.19"))
+        return {};
+    auto userns_path = "/proc/" + std::to_string(pid) + "/ns/user";
+    UniqueFd userns(::open(userns_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!userns)
+        return std::unexpected(errno_error("open the container's user namespace", userns_path));
+    std::vector<UniqueFd> layers;
+    for (std::size_t i = 0; i < spec.lower_dirs.size(); ++i) {
+        auto layer = mounts::idmapped_clone(spec.lower_dirs[i], userns.get());
+        if (!layer) {
+            int errnum = layer.error().errnum;
+            if (errnum == EINVAL || errnum == EPERM || errnum == ENOSYS || errnum == EOPNOTSUPP)
+                return {};
+            return std::unexpected(layer.error());
+        }
+        CAGE_TRY(check_identity(layer->get(), prepared.lowers[i], spec.lower_dirs[i]));
+        layers.push_back(std::move(*layer));
+    }
+    for (const auto& layer : layers)
+        CAGE_TRY(channel.send(sync::Message{sync::MsgType::layer}, layer.get()));
+    return {};
+}
 
 Error clone_error(int errnum)
 {
@@ -452,6 +521,7 @@ Expected<Result> run(const Spec& spec)
     if (!(args.flags & CLONE_INTO_CGROUP) && cgroup.self_enter_fd() < 0 && !cgroup.made_late())
         CAGE_TRY(cgroup.enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
+    CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end));
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
     if (cgroup.made_late()) {
         CAGE_TRY(cgroup.make_late());

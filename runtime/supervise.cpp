@@ -179,6 +179,7 @@ private:
             break;
         case sync::MsgType::go:
         case sync::MsgType::cgroup:
+        case sync::MsgType::layer:
             break;
         }
     }

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <string_view>
 
@@ -66,6 +68,17 @@ bool make_host_directories(const std::string& path, unsigned mode)
         if (slash == std::string::npos)
             return true;
     }
+}
+
+bool kernel_at_least(const std::string& wanted)
+{
+    utsname uts{};
+    if (::uname(&uts) < 0)
+        return false;
+    unsigned have_major = 0, have_minor = 0, want_major = 0, want_minor = 0;
+    std::sscanf(uts.release, "%u.%u", &have_major, &have_minor);
+    std::sscanf(wanted.c_str(), "%u.%u", &want_major, &want_minor);
+    return have_major > want_major || (have_major == want_major && have_minor >= want_minor);
 }
 
 }  // namespace cage

@@ -23,4 +23,7 @@ std::string find_in_path(const std::string& program);
 // mkdir -p on the host: every missing component of an absolute path, with mode.
 bool make_host_directories(const std::string& path, unsigned mode);
 
+// Whether the running kernel is at least WANTED ("MAJOR.MINOR").
+bool kernel_at_least(const std::string& wanted);
+
 }  // namespace cage

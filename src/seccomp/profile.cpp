@@ -3,7 +3,6 @@
 #include <linux/sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/utsname.h>
 
 #include <yaml-cpp/yaml.h>
 
@@ -270,17 +269,6 @@ const char* native_arch_name()
 #else
     return "";
 #endif
-}
-
-bool kernel_at_least(const std::string& wanted)
-{
-    utsname uts{};
-    if (::uname(&uts) < 0)
-        return false;
-    unsigned have_major = 0, have_minor = 0, want_major = 0, want_minor = 0;
-    std::sscanf(uts.release, "%u.%u", &have_major, &have_minor);
-    std::sscanf(wanted.c_str(), "%u.%u", &want_major, &want_minor);
-    return have_major > want_major || (have_major == want_major && have_minor >= want_minor);
 }
 
 bool mentions_native_arch(const nlohmann::json& arches)

@@ -105,6 +105,10 @@ scratch_dir() {
 # cage_run [cage run options...] -- COMMAND...: cage run on the test rootfs, as the cage user,
 # in the current directory (which becomes the workspace unless -w is given).
 cage_run() { as_user "$CAGE" run --rootfs "$ROOTFS" "$@"; }
+# The container user who owns the rootfs's files, and so may change them with --read-write:
+# as root, root (the layers are idmapped: host root's files are container root's); rootless,
+# the agent (the rootfs is the user's own copy, and host ids cannot be idmapped without root).
+ROOTFS_OWNER=$([ "$MODE" = root ] && echo 0 || echo 1000)
 
 # probe SUBCOMMAND ARGS...: the in-container helper through cage, stdout only.
 probe() { cage_run -- /usr/bin/cage-probe "$@"; }

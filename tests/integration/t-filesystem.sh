@@ -13,18 +13,18 @@ out=$(cage_run --ephemeral-home -- /usr/bin/cage-probe write-everywhere)  # no a
 summary=$(printf '%s\n' "$out" | tail -1)
 like "$summary" "^attempts=[0-9]+ succeeded=" "write-everywhere ran ($summary)"
 unlike "$(printf '%s\n' "$out" | grep '^wrote' | grep -Ev '^wrote /(tmp|work)[/ ]')" "." "only /tmp and /work accepted writes"
-cage_run --read-write -- /usr/bin/cage-probe write-everywhere >/dev/null
-cage_run --read-write -- /bin/sh -c 'echo changed > /etc/passwd; rm -f /bin/ls; mkdir /newdir'
+cage_run --user "$ROOTFS_OWNER" --read-write -- /usr/bin/cage-probe write-everywhere >/dev/null
+cage_run --user "$ROOTFS_OWNER" --read-write -- /bin/sh -c 'echo changed > /etc/passwd; rm -f /bin/ls; mkdir /newdir'
 is "$(manifest "$ROOTFS")" "$before" "the rootfs is byte-identical after runs that tried to write everywhere"
 
-is "$(cage_run -- /usr/bin/cage-probe try-write /etc/passwd /usr/bin /)" "/etc/passwd EROFS
+is "$(cage_run --user "$ROOTFS_OWNER" -- /usr/bin/cage-probe try-write /etc/passwd /usr/bin /)" "/etc/passwd EROFS
 /usr/bin EROFS
 / EROFS" "the root is read-only by default"
-is "$(cage_run --read-write -- /bin/sh -c 'echo new > /etc/x && cat /etc/x')" new "--read-write lets the command write to the root"
+is "$(cage_run --user "$ROOTFS_OWNER" --read-write -- /bin/sh -c 'echo new > /etc/x && cat /etc/x')" new "--read-write lets the command write to the root"
 is "$(cage_run --read-write -- /bin/sh -c 'cat /etc/x 2>/dev/null || echo absent')" absent "writes to the root are gone in the next run"
 
 name=keep-$$-$RANDOM
-err=$(cage_run --keep --name "$name" --read-write -- /bin/sh -c 'echo kept > /etc/kept' 2>&1 >/dev/null)
+err=$(cage_run --keep --name "$name" --user "$ROOTFS_OWNER" --read-write -- /bin/sh -c 'echo kept > /etc/kept' 2>&1 >/dev/null)
 upper=$(printf '%s' "$err" | sed -n 's/^cage: kept the container.s changes in //p')
 like "$upper" "/cage/containers/$name/upper$" "--keep reports where the changes are"
 [ -n "$upper" ] && on_exit "rm -rf '$(dirname "$upper")'"

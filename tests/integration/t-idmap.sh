@@ -113,4 +113,26 @@ if [ "$(id -u)" -eq 0 ]; then
 else
     skip "the ownership checks need root on the host to chown"
 fi
+
+# The root filesystem's own files. As root, each layer is an idmapped mount through the
+# container's user namespace: an owner on disk shows as the same id inside, for the read-only
+# bind and for the overlay alike. Rootless cannot idmap a host filesystem: the files show as
+# their host owners map (the user's own: the agent's).
+rootfs_owner() { cage_run "${@:2}" -- /usr/bin/cage-probe stat "$1" | cut -d' ' -f1,2; }
+if [ "$MODE" = root ]; then
+    is "$(rootfs_owner /bin/busybox)" "uid=0 gid=0" "root mode: a rootfs file of host root is root's inside"
+    is "$(rootfs_owner /bin/busybox --read-write)" "uid=0 gid=0" "root mode: ... through the overlay too"
+    owned=$(scratch_dir)
+    cp -a "$ROOTFS/." "$owned/"
+    touch "$owned/agent-file" "$owned/other-file"
+    chown 1000:1000 "$owned/agent-file"
+    chown 4242:4242 "$owned/other-file"
+    is "$(rootfs_owner /agent-file --rootfs "$owned")" "uid=1000 gid=1000" "root mode: a rootfs file owned by 1000 on disk is the agent's"
+    is "$(rootfs_owner /other-file --rootfs "$owned")" "uid=4242 gid=4242" "root mode: a rootfs file owned by 4242 on disk is 4242 inside"
+    is "$(cage_run --rootfs "$owned" --read-write --user 0:0 -- /bin/sh -c 'echo x >> /bin/busybox-copy-up; cp /etc/passwd /etc/passwd.new && /usr/bin/cage-probe stat /etc/passwd.new' | cut -d' ' -f1,2)" \
+        "uid=0 gid=0" "root mode: container root writes the overlay as root"
+    is "$(stat -c %u:%g "$owned/bin/busybox" "$owned/agent-file" | tr '\n' ' ')" "0:0 1000:1000 " "root mode: the rootfs on disk keeps its owners"
+else
+    is "$(rootfs_owner /bin/busybox)" "uid=1000 gid=1000" "rootless: the rootfs, a copy the user owns, is all the agent's (no idmapping without root)"
+fi
 done_testing

@@ -37,7 +37,7 @@ for user in 1000 0; do
     out=$(cage_run --user $user --read-write -- /usr/bin/cage-probe write-everywhere)
     isnt "$(only_tmp_and_work "$out")" "" "--user $user --read-write: writes to the root succeed inside"
 done
-is "$(cage_run --read-write -- /bin/sh -c '
+is "$(cage_run --user "$ROOTFS_OWNER" --read-write -- /bin/sh -c '
     echo changed > /etc/passwd; rm -f /bin/ls; rm -rf /home; mv /etc /etc.moved && mkdir /etc
     ln /usr/bin/cage-probe /usr/bin/hardlink; ln -s /nowhere /usr/bin/dangling
     chmod 777 /usr/bin/cage-probe; touch -d 2001-01-01 /bin/busybox; mkfifo /fifo
@@ -49,7 +49,7 @@ is "$(cage_run --read-write -- /bin/sh -c 'ls -d /etc/passwd /bin/ls /home /etc.
 is "$(cage_run -- cat /etc/passwd | head -1)" "root:x:0:0:root:/root:/bin/sh" "/etc/passwd is intact inside the next run"
 
 # Two --read-write containers at once do not see each other's changes.
-start_probe --read-write -- 'echo a > /etc/only-in-a' || bail "the container's command never appeared on the host"
+start_probe --user "$ROOTFS_OWNER" --read-write -- 'echo a > /etc/only-in-a' || bail "the container's command never appeared on the host"
 is "$(cat /proc/$PROBE_PID/root/etc/only-in-a 2>/dev/null)" a "the first container wrote /etc/only-in-a"
 is "$(cage_run --read-write -- /bin/sh -c 'cat /etc/only-in-a 2>/dev/null || echo absent')" absent "a second container does not see it"
 ok "$([ ! -e "$ROOTFS/etc/only-in-a" ]; echo $?)" "nor does the rootfs on the host"
@@ -65,11 +65,14 @@ else
 fi
 name=keep-$$-$RANDOM
 on_exit "rm -rf '$data/containers/$name'"
-err=$(cage_run --keep --name "$name" --read-write -- /bin/sh -c 'echo kept > /etc/kept; rm /etc/group' 2>&1 >/dev/null)
+err=$(cage_run --keep --name "$name" --user "$ROOTFS_OWNER" --read-write -- /bin/sh -c 'echo kept > /etc/kept; rm /etc/group' 2>&1 >/dev/null)
 upper=$data/containers/$name/upper
 like "$err" "$upper" "--keep names $upper on stderr"
 is "$(cat "$upper/etc/kept" 2>/dev/null)" kept "the kept file is in the upper directory on the host"
-is "$(stat -c %u:%g "$upper/etc/kept" 2>/dev/null)" "$CAGE_UID:$CAGE_GID" "it belongs to the invoking user"
+# The owner on the host is the writer's mapped id: the invoking user for the agent (rootless);
+# for container root (as root), the first id of root's subordinate range.
+owner_on_host=$(cage_run --user "$ROOTFS_OWNER" -- /bin/sh -c "awk '\$1 == $ROOTFS_OWNER {print \$2}' /proc/self/uid_map")
+is "$(stat -c %u "$upper/etc/kept" 2>/dev/null)" "$owner_on_host" "it belongs to the writer's id on the host ($owner_on_host)"
 is "$(stat -c %F "$upper/etc/group" 2>/dev/null)" "character special file" "the deletion is kept as a whiteout"
 ok "$([ ! -e "$ROOTFS/etc/kept" ] && [ -e "$ROOTFS/etc/group" ]; echo $?)" "the rootfs itself is unchanged"
 is "$(cage_run --read-write -- /bin/sh -c 'cat /etc/kept 2>/dev/null || echo absent')" absent "another container does not see the kept changes"
