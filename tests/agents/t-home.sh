@@ -12,8 +12,7 @@ fi
 token=note-$$-$RANDOM
 on_exit "rm -f '$home/$token'"
 
-cage_run -- /bin/sh -c "echo remembered >~/$token && echo \$HOME"
-ok $? "a run writes a file to its home"
+is "$(cage_run -- /bin/sh -c "echo remembered >~/$token && echo \$HOME")" /home/agent "a run writes a file to its home, \$HOME"
 is "$(cage_run -- /bin/sh -c "cat ~/$token")" remembered "the next run of the profile finds it"
 ok "$(test -f "$home/$token"; echo $?)" "it is kept on the host in the profile's home ($home)"
 is "$(stat -c %U "$home/$token")" "$CAGE_USER" "and belongs to the user who ran cage"
