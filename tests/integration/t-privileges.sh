@@ -67,7 +67,8 @@ for user in 1000 0; do
 done
 
 # A setuid-root program gives nothing under no_new_privs. The copy of the rootfs holds a
-# setuid cage-probe owned by the host id that container root maps to.
+# setuid cage-probe owned by container root: on disk, uid 0 as root (the layers are
+# idmapped), the host id container root maps to rootless.
 if [ "$(id -u)" -eq 0 ]; then
     suid_root=$(scratch_dir)/rootfs
     cp -a "$ROOTFS" "$suid_root"
@@ -76,6 +77,7 @@ if [ "$(id -u)" -eq 0 ]; then
     map_root=$(awk '$1 == 0 {print $2}' /proc/$PROBE_PID/uid_map)
     stop_probe
     if [ -n "$map_root" ]; then
+        [ "$MODE" = root ] && map_root=0
         chown "$map_root" "$suid_root/usr/bin/suid-probe" && chmod 4755 "$suid_root/usr/bin/suid-probe"
         is "$(as_user "$CAGE" run --rootfs "$suid_root" -- /usr/bin/cage-probe stat /usr/bin/suid-probe | cut -d' ' -f1,3)" "uid=0 mode=4755" \
             "the rootfs copy holds a setuid program owned by container root"
