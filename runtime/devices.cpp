@@ -81,11 +81,11 @@ Expected<UniqueFd> host_null()
     return host_node(nodes[0]);
 }
 
-Expected<void> mount_dev(int root_fd)
+Expected<void> mount_dev(int root_fd, const mounts::Options& owner)
 {
     auto target = CAGE_TRY(safe_path::make_directories(root_fd, "/dev", 0755));
     // Populate the tmpfs while it is still detached: nothing in the container can see it yet.
-    auto dev = CAGE_TRY(mounts::new_filesystem("tmpfs", {{"mode", "0755"}, {"size", "65536k"}},
+    auto dev = CAGE_TRY(mounts::new_filesystem("tmpfs", mounts::with({{"mode", "0755"}, {"size", "65536k"}}, owner),
                                                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC));
     CAGE_TRY(mounts::attach(dev.get(), target.get(), "/dev"));
     // dev now refers to the root of the attached tmpfs.
@@ -99,7 +99,7 @@ Expected<void> mount_dev(int root_fd)
         "devpts", {{"newinstance", ""}, {"ptmxmode", "0666"}, {"mode", "0620"}},
         MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC));
     CAGE_TRY(mount_at(dev.get(), "pts", 0755, pts.get()));
-    auto shm = CAGE_TRY(mounts::new_filesystem("tmpfs", {{"mode", "1777"}, {"size", "65536k"}},
+    auto shm = CAGE_TRY(mounts::new_filesystem("tmpfs", mounts::with({{"mode", "1777"}, {"size", "65536k"}}, owner),
                                                MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC));
     CAGE_TRY(mount_at(dev.get(), "shm", 01777, shm.get()));
     auto mqueue = mounts::new_filesystem("mqueue", {}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);

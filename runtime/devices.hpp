@@ -6,10 +6,11 @@
 #include <cage/error.hpp>
 
 #include "runtime/fd.hpp"
+#include "runtime/mounts.hpp"
 
 namespace cage::devices {
 
-Expected<void> mount_dev(int root_fd);
+Expected<void> mount_dev(int root_fd, const mounts::Options& owner);
 
 // The host's /dev/null as a detached bind-mount source, checked to be the real 1:3 device.
 Expected<UniqueFd> host_null();

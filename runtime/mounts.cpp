@@ -231,11 +231,24 @@ Expected<void> mount_sys(int root_fd, runtime::Network network)
     return attach(sys.get(), target.get(), "/sys");
 }
 
-Expected<void> mount_tmp(int root_fd)
+Expected<void> mount_tmp(int root_fd, const Options& owner)
 {
     auto target = CAGE_TRY(safe_path::make_directories(root_fd, "/tmp", 01777));
-    auto tmp = CAGE_TRY(new_filesystem("tmpfs", {{"mode", "1777"}}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
+    auto tmp = CAGE_TRY(new_filesystem("tmpfs", with({{"mode", "1777"}}, owner), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
     return attach(tmp.get(), target.get(), "/tmp");
+}
+
+Options root_owned(bool root_is_mapped)
+{
+    if (!root_is_mapped)
+        return {};
+    return {{"uid", "0"}, {"gid", "0"}};
+}
+
+Options with(Options options, const Options& more)
+{
+    options.insert(options.end(), more.begin(), more.end());
+    return options;
 }
 
 Expected<void> bind_into_root(int root_fd, int tree_fd, const runtime::Bind& bind)

@@ -53,7 +53,15 @@ Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<Uni
 // proc, sys, /tmp under the new root (root_fd: its top directory).
 Expected<void> mount_proc(int root_fd);
 Expected<void> mount_sys(int root_fd, runtime::Network network);
-Expected<void> mount_tmp(int root_fd);
+Expected<void> mount_tmp(int root_fd, const Options& owner);
+
+// tmpfs options that make a new tmpfs container root's, or none where the container has no
+// root (a single-id map: uid 0 names no id there). Without them a tmpfs takes pid 1's ids,
+// which are cage's own and so the container user's: /dev would be the agent's to add to.
+Options root_owned(bool root_is_mapped);
+
+// OPTIONS followed by MORE.
+Options with(Options options, const Options& more);
 
 // Bind a cloned tree (from clone_tree) at destination inside the root; a directory or a file
 // target is created to match the source.

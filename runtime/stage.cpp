@@ -249,8 +249,10 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared, const std:
     CAGE_TRY(mounts::attach(root.get(), lowers.front().get(), spec.lower_dirs.front()));
     CAGE_TRY(mounts::mount_proc(root.get()));
     CAGE_TRY(mounts::mount_sys(root.get(), spec.network));
-    CAGE_TRY(devices::mount_dev(root.get()));
-    CAGE_TRY(mounts::mount_tmp(root.get()));
+    // /dev, /dev/shm and /tmp are container root's, as on any system.
+    auto owner = mounts::root_owned(prepared.maps.method != idmap::Method::single);
+    CAGE_TRY(devices::mount_dev(root.get(), owner));
+    CAGE_TRY(mounts::mount_tmp(root.get(), owner));
     for (std::size_t i = 0; i < spec.binds.size(); ++i)
         CAGE_TRY(mounts::bind_into_root(root.get(), sources[i].get(), spec.binds[i]));
     CAGE_TRY(masked::apply(root.get()));

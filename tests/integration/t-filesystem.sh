@@ -53,6 +53,9 @@ is "$(probe stat /dev/shm | sed 's/.*mode=\([0-7]*\).*/\1/')" 1777 "/dev/shm is 
 
 # /tmp and the workspace
 is "$(probe stat /tmp | sed 's/.*mode=\([0-7]*\).*/\1/')" 1777 "/tmp is sticky and world-writable"
+is "$(cage_run -- /bin/sh -c 'for d in /dev /dev/shm /tmp; do /usr/bin/cage-probe stat $d | cut -d" " -f1,2; done' | tr '\n' ' ')" \
+    "uid=0 gid=0 uid=0 gid=0 uid=0 gid=0 " "/dev, /dev/shm and /tmp belong to container root"
+is "$(probe try-write /dev/new-node)" "/dev/new-node EACCES" "the command cannot add entries to /dev"
 is "$(cage_run -- /bin/sh -c 'grep " /tmp " /proc/mounts | cut -d" " -f3')" tmpfs "/tmp is a tmpfs"
 is "$(probe cwd)" /work "the workspace is the working directory"
 echo hello > "$WORKSPACE/hello"
