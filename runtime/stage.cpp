@@ -10,9 +10,10 @@
 //   when newuidmap writes the maps);       loopback (no id needs a map for these);
 //   (move pid 1 into its cgroup if         wait for "go"
 //   neither clone3 nor pid 1 can do it)
-//   write uid/gid maps, send "go"  ──────▶ (cgroup namespace, unless the cgroup is
-//   (a v1 cgroup: make it now, send        made late); open sources by path, check
-//   its tasks file)                        they are what the parent saw;
+//   write uid/gid maps (as root: send      (cgroup namespace, unless the cgroup is
+//   each layer idmapped), send "go" ─────▶ made late); attach idmapped layers; open
+//   (a v1 cgroup: make it now, send        sources by path, check they are what the
+//   its tasks file)                        parent saw;
 //                                          overlay root, /proc, /sys, /dev, /tmp,
 //                                          binds, masked paths, read-only root;
 //                                          pivot_root; (a late cgroup: move itself
