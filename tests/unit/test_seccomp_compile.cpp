@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <set>
+#include <utility>
 
 #include "runtime/bpf.hpp"
 #include "runtime/seccomp.hpp"
@@ -70,14 +71,26 @@ std::uint32_t run(const Filter& filter, const seccomp_data& data)
     return seccomp::evaluate(seccomp::instructions(filter), data);
 }
 
-// Compiles for `arch` both ways and compares the answers to every call: every number, from
-// the native ABI and from the others, with every argument value in every argument.
-void check_same_answers(const seccomp::Policy& policy, std::uint32_t arch)
+// The program cage compiles for `arch`, and the reference (libseccomp's) one.
+struct Programs {
+    Filter compiled;
+    Filter reference;
+};
+
+Programs compile_both(const seccomp::Policy& policy, std::uint32_t arch)
 {
     auto compiled = seccomp::compile_for(policy, arch);
     auto reference = seccomp::compile_reference(policy, arch);
     REQUIRE(compiled);
     REQUIRE(reference);
+    return {std::move(*compiled), std::move(*reference)};
+}
+
+// Compiles for `arch` both ways and compares the answers to every call: every number, from
+// the native ABI and from the others, with every argument value in every argument.
+void check_same_answers(const seccomp::Policy& policy, std::uint32_t arch)
+{
+    auto [compiled, reference] = compile_both(policy, arch);
     auto values = argument_values(policy);
     std::size_t differences = 0;
     for (std::uint32_t caller : {arch, static_cast<std::uint32_t>(AUDIT_ARCH_I386), static_cast<std::uint32_t>(AUDIT_ARCH_X86_64),
@@ -88,8 +101,8 @@ void check_same_answers(const seccomp::Policy& policy, std::uint32_t arch)
                 data.arch = caller;
                 data.nr = static_cast<int>(number);
                 std::fill(std::begin(data.args), std::end(data.args), value);
-                auto expected = run(*reference, data);
-                auto actual = run(*compiled, data);
+                auto expected = run(reference, data);
+                auto actual = run(compiled, data);
                 if (expected != actual && ++differences <= 5) {
                     CAPTURE(caller);
                     CAPTURE(number);
@@ -191,11 +204,8 @@ TEST_CASE("seccomp compile: too many ranges for 8-bit jumps fall back to the ref
         }
     alternating.rules.push_back(rule);
     alternating.ignore_unknown_names = true;
-    auto compiled = seccomp::compile_for(alternating, SCMP_ARCH_X86_64);
-    auto reference = seccomp::compile_reference(alternating, SCMP_ARCH_X86_64);
-    REQUIRE(compiled);
-    REQUIRE(reference);
-    CHECK(compiled->program == reference->program);
+    auto [compiled, reference] = compile_both(alternating, SCMP_ARCH_X86_64);
+    CHECK(compiled.program == reference.program);
 }
 
 TEST_CASE("seccomp compile: the default profile is a quarter of the reference's length")
@@ -203,12 +213,9 @@ TEST_CASE("seccomp compile: the default profile is a quarter of the reference's 
     auto policy = builtin_policy("default");
     for (auto arch : architectures) {
         CAPTURE(arch);
-        auto compiled = seccomp::compile_for(policy, arch);
-        auto reference = seccomp::compile_reference(policy, arch);
-        REQUIRE(compiled);
-        REQUIRE(reference);
-        MESSAGE("instructions: " << seccomp::instructions(*compiled).size() << " (reference " << seccomp::instructions(*reference).size() << ")");
-        CHECK(seccomp::instructions(*compiled).size() * 4 <= seccomp::instructions(*reference).size());
+        auto [compiled, reference] = compile_both(policy, arch);
+        MESSAGE("instructions: " << seccomp::instructions(compiled).size() << " (reference " << seccomp::instructions(reference).size() << ")");
+        CHECK(seccomp::instructions(compiled).size() * 4 <= seccomp::instructions(reference).size());
     }
 }
 
@@ -217,17 +224,14 @@ TEST_CASE("seccomp compile: every call the kernel could cache as allowed before,
     auto policy = builtin_policy("default");
     for (auto arch : architectures) {
         CAPTURE(arch);
-        auto compiled = seccomp::compile_for(policy, arch);
-        auto reference = seccomp::compile_reference(policy, arch);
-        REQUIRE(compiled);
-        REQUIRE(reference);
+        auto [compiled, reference] = compile_both(policy, arch);
         std::size_t cached = 0;
         for (std::uint32_t nr = 0; nr < 1100; ++nr) {
-            if (!kernel_caches_allow(seccomp::instructions(*reference), arch, nr))
+            if (!kernel_caches_allow(seccomp::instructions(reference), arch, nr))
                 continue;
             ++cached;
             CAPTURE(nr);
-            CHECK(kernel_caches_allow(seccomp::instructions(*compiled), arch, nr));
+            CHECK(kernel_caches_allow(seccomp::instructions(compiled), arch, nr));
         }
         CHECK(cached > 200);
     }
