@@ -37,20 +37,24 @@ out=$(as_user env PATH="$bin" "$CAGE" run --rootfs "$ROOTFS" -- /bin/cat /proc/s
 is "$(printf '%s\n' "$out" | awk '{print $1, $2, $3}')" "1000 $CAGE_UID 1" "without newuidmap: only uid 1000 is mapped"
 like "$(cat "$WORKSPACE/err")" "^cage: warning: newuidmap/newgidmap not found: mapping only uid 1000 and gid 1000 \(install the uidmap package" "and one warning says how to get the range"
 
+# fake_helpers SCRIPT: a directory holding a newuidmap and a newgidmap that are SCRIPT.
+fake_helpers() {
+    local dir
+    dir=$(scratch_dir)
+    printf '%b' "$1" > "$dir/newuidmap"
+    cp "$dir/newuidmap" "$dir/newgidmap"
+    chmod 755 "$dir/newuidmap" "$dir/newgidmap"
+    echo "$dir"
+}
+
 # A newuidmap that fails: cage stops with its message.
-fake=$(scratch_dir)
-printf '#!/bin/sh\necho "newuidmap: write to uid_map failed: Operation not permitted" >&2\nexit 1\n' > "$fake/newuidmap"
-cp "$fake/newuidmap" "$fake/newgidmap"
-chmod 755 "$fake/newuidmap" "$fake/newgidmap"
+fake=$(fake_helpers '#!/bin/sh\necho "newuidmap: write to uid_map failed: Operation not permitted" >&2\nexit 1\n')
 out=$(as_user env PATH="$fake:/usr/bin:/bin" "$CAGE" run --rootfs "$ROOTFS" -- /bin/true 2>&1)
 is "$?" 125 "a failing newuidmap: exit 125"
 like "$out" "^cage: $fake/new[ug]idmap failed: newuidmap: write to uid_map failed: Operation not permitted; check the user's ranges in /etc/subuid" "a failing newuidmap: one line with its error and what to check"
 
 # A newuidmap that cannot even be executed (its interpreter is missing): the same one line.
-broken=$(scratch_dir)
-printf '#!/nonexistent/interpreter\n' > "$broken/newuidmap"
-cp "$broken/newuidmap" "$broken/newgidmap"
-chmod 755 "$broken/newuidmap" "$broken/newgidmap"
+broken=$(fake_helpers '#!/nonexistent/interpreter\n')
 out=$(as_user env PATH="$broken:/usr/bin:/bin" "$CAGE" run --rootfs "$ROOTFS" -- /bin/true 2>&1)
 is "$?" 125 "a newuidmap that cannot run: exit 125"
 like "$out" "^cage: $broken/new[ug]idmap failed: cannot execute it: No such file or directory; check the user's ranges" "a newuidmap that cannot run: one line naming it and why"
