@@ -61,11 +61,29 @@ public:
     }
     ~PidsV1Manager() override { (void)destroy(); }
 
-    Expected<void> create(std::uint64_t pids)
+    // Before clone3, without making anything: the hierarchy is there and writable (else
+    // make_manager falls back to no cgroup, with a warning).
+    Expected<void> open_base()
     {
         base_ = UniqueFd(::open(base_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        if (!base_)
-            return std::unexpected(errno_error("open the v1 pids cgroup cage runs in", base_path_));
+        struct statvfs vfs{};
+        bool usable = base_ && ::faccessat(base_.get(), ".", W_OK, AT_EACCESS) == 0 && ::fstatvfs(base_.get(), &vfs) == 0;
+        if (usable && (vfs.f_flag & ST_RDONLY)) {
+            usable = false;
+            errno = EROFS;
+        }
+        if (!usable)
+            return std::unexpected(errno_error("use the v1 pids cgroup cage runs in", base_path_));
+        return {};
+    }
+
+    int clone_fd() const override { return -1; }
+    int self_enter_fd() const override { return tasks_.get(); }
+    bool made_late() const override { return true; }
+
+    // After clone3 (made_late): the group, its janitor and its limit.
+    Expected<void> make_late() override
+    {
         CAGE_TRY(make_parent_and_group());
         dir_ = UniqueFd(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir_)
@@ -77,27 +95,7 @@ public:
                                           [base = base_.get(), parent = parent_.get(), name = name_] {
                                               remove_all(base, parent, name);
                                           }));
-        return set_limit(dir_.get(), path_, "pids.max", std::to_string(pids));
-    }
-
-    int clone_fd() const override { return -1; }
-    int self_enter_fd() const override { return tasks_.get(); }
-    bool made_late() const override { return true; }
-    Expected<void> make_late() override { return create(pids_); }
-
-    // What can be checked before clone3 without making anything: the hierarchy is there and
-    // writable (else make_manager falls back to no cgroup, with a warning).
-    Expected<void> check_usable() const
-    {
-        UniqueFd base(::open(base_path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-        struct statvfs vfs{};
-        if (!base || ::faccessat(base.get(), ".", W_OK, AT_EACCESS) < 0 || ::fstatvfs(base.get(), &vfs) < 0)
-            return std::unexpected(errno_error("use the v1 pids cgroup cage runs in", base_path_));
-        if (vfs.f_flag & ST_RDONLY) {
-            errno = EROFS;
-            return std::unexpected(errno_error("use the v1 pids cgroup cage runs in", base_path_));
-        }
-        return {};
+        return set_limit(dir_.get(), path_, "pids.max", std::to_string(pids_));
     }
 
     Expected<void> enter(pid_t pid) override { return move_into(dir_.get(), path_, pid); }
@@ -161,7 +159,7 @@ Expected<std::unique_ptr<Manager>> pids_v1_manager(const std::string& own_pids, 
             missing.push_back(controller);
     auto base = own_pids == "/" ? std::string(v1_pids_mount) : v1_pids_mount + own_pids;
     auto manager = std::make_unique<PidsV1Manager>(base, limits.pids.value_or(0));
-    CAGE_TRY(manager->check_usable());
+    CAGE_TRY(manager->open_base());
     return manager;
 }
 
