@@ -47,6 +47,10 @@ Expected<UniqueFd> host_node(const Node& node)
         return std::unexpected(errno_error("inspect the host device", path));
     if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != node.major || minor(st.st_rdev) != node.minor)
         return std::unexpected(plain_error("the host device is not the expected character device", path));
+    // The node is the host's own inode. Read-only, the mount refuses chmod, chown and utimes
+    // (EROFS) from whoever owns it in the container, while reads and writes of the device
+    // itself are unaffected.
+    CAGE_TRY(mounts::set_attributes(tree.get(), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC, false));
     return tree;
 }
 

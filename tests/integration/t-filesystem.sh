@@ -49,6 +49,21 @@ for node in null:1:3 zero:1:5 full:1:7 random:1:8 urandom:1:9 tty:5:0; do
     is "$(probe stat /dev/${node%%:*} | sed 's/.*type=\([a-z]*\) rdev=\(.*\)/\1:\2/')" "char:${node#*:}" "/dev/${node%%:*} is the right device"
 done
 is "$(cage_run -- /bin/sh -c 'echo x > /dev/null && head -c 4 /dev/zero | wc -c' | tr -d ' ')" 4 "/dev/null and /dev/zero work"
+host_modes() { stat -c %a /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty | tr '\n' ' '; }
+modes=$(host_modes)
+[ "$MODE" = root ] && on_exit "chmod 666 /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty"
+for user in 1000 0; do
+    is "$(cage_run --user $user --read-write -- /bin/sh -c 'chmod 600 /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty 2>&1; touch /dev/null 2>&1; echo $?')" \
+        "chmod: /dev/null: Read-only file system
+chmod: /dev/zero: Read-only file system
+chmod: /dev/full: Read-only file system
+chmod: /dev/random: Read-only file system
+chmod: /dev/urandom: Read-only file system
+chmod: /dev/tty: Read-only file system
+touch: /dev/null: Read-only file system
+1" "user $user cannot chmod or touch the device nodes: they are the host's inodes"
+    is "$(host_modes)" "$modes" "the host's device nodes keep their modes after user $user tried"
+done
 is "$(probe stat /dev/shm | sed 's/.*mode=\([0-7]*\).*/\1/')" 1777 "/dev/shm is a sticky world-writable tmpfs"
 
 # /tmp and the workspace
