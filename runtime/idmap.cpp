@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <pwd.h>
+#include <sched.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -47,6 +48,11 @@ std::optional<SubordinateRange> range_from_file(const char* path, std::string_vi
     if (!content)
         return std::nullopt;
     return find_subordinate_range(*content, name, id);
+}
+
+SubordinateRange root_range(const char* file)
+{
+    return range_from_file(file, "root", 0).value_or(root_default_range);
 }
 
 Expected<void> write_proc_file(pid_t pid, const char* file, const std::string& text)
@@ -189,11 +195,18 @@ Expected<Plan> plan(std::uint32_t container_uid, std::uint32_t container_gid,
     gid_t gid = ::getgid();
     Plan result;
     if (uid == 0) {
-        auto uid_range = range_from_file("/etc/subuid", "root", 0).value_or(root_default_range);
-        auto gid_range = range_from_file("/etc/subgid", "root", 0).value_or(root_default_range);
+        auto uid_range = root_range("/etc/subuid");
+        auto gid_range = root_range("/etc/subgid");
+        // The layers must be idmapped too, which overlay takes from Linux 5.19.
+        bool fits = container_uid < uid_range.count && container_gid < gid_range.count &&
+                    uid_range.start > 0 && gid_range.start > 0;
+        if (!fits || !kernel_at_least("5.19"))
+            return map_host_root(container_uid, container_gid);
         result.method = Method::direct;
-        result.uid_map = build_map(container_uid, uid, uid_range);
-        result.gid_map = build_map(container_gid, gid, gid_range);
+        result.uid_map = {{0, uid_range.start, uid_range.count}};
+        result.gid_map = {{0, gid_range.start, gid_range.count}};
+        result.bind_uid_map = bind_map(container_uid, uid_range);
+        result.bind_gid_map = bind_map(container_gid, gid_range);
         return result;
     }
     auto name = user_name_of(uid);
@@ -217,6 +230,61 @@ Expected<Plan> plan(std::uint32_t container_uid, std::uint32_t container_gid,
     result.uid_map = build_map(container_uid, uid, std::nullopt);
     result.gid_map = build_map(container_gid, gid, std::nullopt);
     return result;
+}
+
+std::vector<Range> bind_map(std::uint32_t container_id, SubordinateRange range)
+{
+    std::uint32_t shown_as = range.start + container_id;
+    std::vector<Range> map{{0, shown_as, 1}};
+    if (container_id > 0)
+        map.push_back({range.start, range.start, container_id});
+    if (container_id + 1 < range.count)
+        map.push_back({shown_as + 1, shown_as + 1, range.count - container_id - 1});
+    return map;
+}
+
+Plan map_host_root(std::uint32_t container_uid, std::uint32_t container_gid)
+{
+    Plan result;
+    result.method = Method::direct;
+    result.uid_map = build_map(container_uid, ::getuid(), root_range("/etc/subuid"));
+    result.gid_map = build_map(container_gid, ::getgid(), root_range("/etc/subgid"));
+    return result;
+}
+
+Expected<UniqueFd> user_namespace_with(const std::vector<Range>& uid_map, const std::vector<Range>& gid_map)
+{
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) < 0)
+        return std::unexpected(errno_error("create a pipe"));
+    UniqueFd wait_end(pipe_fds[0]);
+    UniqueFd release_end(pipe_fds[1]);
+    // The holder shares our memory (no page tables to copy) and waits for the release end to
+    // close: when this returns, or when cage dies.
+    std::vector<char> stack(16384);
+    auto hold = [](void* pipe) -> int {
+        auto* ends = static_cast<int*>(pipe);
+        ::close(ends[1]);  // its own copy: ours alone keeps the pipe open
+        char byte;
+        return static_cast<int>(::read(ends[0], &byte, 1));
+    };
+    int ends[2] = {wait_end.get(), release_end.get()};
+    pid_t holder = ::clone(hold, stack.data() + stack.size(), CLONE_NEWUSER | CLONE_VM | SIGCHLD, ends);
+    if (holder < 0)
+        return std::unexpected(errno_error("create a user namespace for idmapped mounts (clone)"));
+    auto made = [&]() -> Expected<UniqueFd> {
+        CAGE_TRY(write_proc_file(holder, "gid_map", format_map(gid_map)));
+        CAGE_TRY(write_proc_file(holder, "uid_map", format_map(uid_map)));
+        std::string path = "/proc/" + std::to_string(holder) + "/ns/user";
+        UniqueFd userns(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+        if (!userns)
+            return std::unexpected(errno_error("open a user namespace", path));
+        return userns;
+    }();
+    release_end.reset();
+    while (::waitpid(holder, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    return made;
 }
 
 Expected<void> apply(const Plan& plan, pid_t pid)

@@ -132,15 +132,20 @@ Expected<void> attach(int mount_fd, int target_fd, const std::string& target_nam
     return {};
 }
 
-Expected<UniqueFd> idmapped_clone(const std::string& path, int userns_fd)
+Expected<UniqueFd> idmapped_clone(const std::string& path, int userns_fd, bool recursive, std::uint64_t attributes)
 {
-    auto clone = CAGE_TRY(clone_tree(AT_FDCWD, path, false));
+    auto clone = CAGE_TRY(clone_tree(AT_FDCWD, path, recursive));
     mount_attr attr{};
-    attr.attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    attr.attr_set = MOUNT_ATTR_IDMAP | attributes;
     attr.userns_fd = static_cast<std::uint64_t>(userns_fd);
-    if (sys::mount_setattr(clone.get(), "", AT_EMPTY_PATH, &attr) < 0)
-        return std::unexpected(errno_error("map the owners of a layer to the container's ids", path));
+    if (sys::mount_setattr(clone.get(), "", AT_EMPTY_PATH | (recursive ? AT_RECURSIVE : 0u), &attr) < 0)
+        return std::unexpected(errno_error("map the owners of a mount to the container's ids", path));
     return clone;
+}
+
+bool cannot_idmap(int errnum)
+{
+    return errnum == EINVAL || errnum == EPERM || errnum == ENOSYS || errnum == EOPNOTSUPP;
 }
 
 Expected<void> make_everything_private()
@@ -158,11 +163,12 @@ std::string work_dir_of(const std::string& upper_dir)
     return (slash == std::string::npos ? std::string(".") : upper_dir.substr(0, slash)) + "/work";
 }
 
-Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds)
+Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds,
+                                const UpperDirectory& kept)
 {
     UniqueFd upper_base;  // the directory holding upper/ and work/
     std::string upper, work;
-    if (spec.upper_dir.empty()) {
+    if (!kept.upper) {
         // Ephemeral writes live on a tmpfs of this mount namespace: nothing to clean up on the
         // host, whatever happens to cage.
         upper_base = CAGE_TRY(new_filesystem("tmpfs", {{"mode", "0755"}}, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV));
@@ -171,8 +177,8 @@ Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<Uni
         upper = fd_path(upper_base.get()) + "/upper";
         work = fd_path(upper_base.get()) + "/work";
     } else {
-        upper = spec.upper_dir;
-        work = work_dir_of(spec.upper_dir);
+        upper = fd_path(kept.upper.get());
+        work = fd_path(kept.work.get());
     }
     bool per_layer = true;
     auto fs = CAGE_TRY(overlay_context(lower_fds, upper, work, per_layer));

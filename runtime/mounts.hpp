@@ -29,11 +29,15 @@ Expected<void> set_attributes(int mount_fd, std::uint64_t attributes, bool recur
 // Attach a detached mount on top of the object target_fd refers to. target_name is for errors.
 Expected<void> attach(int mount_fd, int target_fd, const std::string& target_name);
 
-// A detached, read-only clone of the directory PATH whose files show their owners as the ids
-// of the user namespace USERNS_FD (an idmapped mount): owner 0 on disk is that namespace's
-// root. Only root can make one of a host filesystem (it takes CAP_SYS_ADMIN over the
-// filesystem's user namespace). EINVAL: the filesystem or kernel cannot.
-Expected<UniqueFd> idmapped_clone(const std::string& path, int userns_fd);
+// A detached clone of PATH (with its submounts when recursive) whose files show their owners
+// through the maps of the user namespace USERNS_FD (an idmapped mount): owner N on disk shows
+// as whatever that namespace maps its id N to. Only root can make one of a host filesystem
+// (it takes CAP_SYS_ADMIN over the filesystem's user namespace). ATTRIBUTES: MOUNT_ATTR_*
+// set with it. EINVAL: the filesystem or kernel cannot (see cannot_idmap).
+Expected<UniqueFd> idmapped_clone(const std::string& path, int userns_fd, bool recursive, std::uint64_t attributes);
+
+// The errors with which a kernel or filesystem without idmapped mounts refuses one.
+bool cannot_idmap(int errnum);
 
 // Stop mount events propagating between the host and this mount namespace.
 Expected<void> make_everything_private();
@@ -46,9 +50,16 @@ std::string work_dir_of(const std::string& upper_dir);
 // the most expensive mount of a start.
 Expected<UniqueFd> read_only_layer(int layer_fd);
 
-// The overlay root: lower_dirs (top first, opened in this mount namespace) under the upper
-// directory of the Spec, or under a fresh tmpfs when it has none. Returns the detached mount.
-Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds);
+// A kept upper directory and its work directory, opened (O_PATH) on the host.
+struct UpperDirectory {
+    UniqueFd upper;
+    UniqueFd work;
+};
+
+// The overlay root: lower_dirs (top first, opened in this mount namespace) under the kept
+// upper directory, or under a fresh tmpfs when there is none. Returns the detached mount.
+Expected<UniqueFd> overlay_root(const runtime::Spec& spec, const std::vector<UniqueFd>& lower_fds,
+                                const UpperDirectory& kept);
 
 // proc, sys, /tmp under the new root (root_fd: its top directory).
 Expected<void> mount_proc(int root_fd);

@@ -11,22 +11,28 @@
 //   (move pid 1 into its cgroup if         wait for "go"
 //   neither clone3 nor pid 1 can do it)
 //   write uid/gid maps (as root: send      (cgroup namespace, unless the cgroup is
-//   each layer idmapped), send "go" ─────▶ made late); attach idmapped layers; open
-//   (a v1 cgroup: make it now, send        sources by path, check they are what the
-//   its tasks file)                        parent saw;
+//   each layer and bind idmapped), ──────▶ made late); attach idmapped layers; open
+//   send "go"                              sources by path, check they are what the
+//   (a v1 cgroup: make it now, send        parent saw; (as root: become container
+//   its tasks file)                        root, the host's root being no id here);
 //                                          overlay root, /proc, /sys, /dev, /tmp,
 //                                          binds, masked paths, read-only root;
 //                                          pivot_root; (a late cgroup: move itself
 //                                          in, cgroup namespace); pty
 //   receive the pty master  ◀──────────── send it
 //                                          fork ──────────────────────────────▶ session, rlimits, caps,
-//                                          drop own caps; reap + forward       ids, no_new_privs, cwd,
-//                                          signals until the command ends      close-on-exec,
-//   receive the seccomp listener  ◀─────────────────────────────────────────── seccomp, execve
+//                                          (as root: take the command's ids);   ids, no_new_privs, cwd,
+//                                          drop own caps; reap + forward        close-on-exec,
+//   receive the seccomp listener  ◀─────── signals until the command ends ───── seccomp, execve
 //   supervise (pidfd, signals, timeout, pty relay, seccomp refusals); collect the status
+//
+// As root, where a layer or a bind cannot be idmapped, the parent stops pid 1 before "go"
+// and starts again with the container's user as host root (see run).
 #include <cage/cage.hpp>
 
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -89,6 +95,18 @@ Expected<Identity> identify(const std::string& path, const char* role)
     return Identity{st.st_dev, st.st_ino, S_ISDIR(st.st_mode)};
 }
 
+// A source opened again (by pid 1, in its mount namespace: a descriptor from the host's
+// namespace cannot be cloned there) must still be the object the parent checked.
+Expected<void> check_identity(int fd, const Identity& expected, const std::string& path)
+{
+    struct stat st{};
+    if (::fstat(fd, &st) < 0)
+        return std::unexpected(errno_error("inspect", path));
+    if (st.st_dev != expected.device || st.st_ino != expected.inode)
+        return std::unexpected(plain_error("the path changed while the container was starting", path));
+    return {};
+}
+
 Expected<void> check_spec(const Spec& spec)
 {
     if (spec.args.empty())
@@ -103,7 +121,41 @@ Expected<void> check_spec(const Spec& spec)
     return {};
 }
 
-Expected<Prepared> prepare(const Spec& spec)
+std::function<void(const std::string&)> warn_of(const Spec& spec)
+{
+    if (spec.warn)
+        return spec.warn;
+    return [](const std::string& text) { std::fprintf(stderr, "cage: warning: %s\n", text.c_str()); };
+}
+
+// The id maps. As root they are shifted unless this start is the fallback where they cannot
+// be (see run): then the container user is host root, which the caller protects against first.
+Expected<idmap::Plan> plan_maps(const Spec& spec, bool host_root)
+{
+    auto maps = host_root ? idmap::map_host_root(spec.uid, spec.gid) : CAGE_TRY(idmap::plan(spec.uid, spec.gid, warn_of(spec)));
+    if (maps.host_root_inside() && spec.before_host_root)
+        CAGE_TRY(spec.before_host_root());
+    return maps;
+}
+
+// A kept upper directory. With shifted maps it belongs to the container's root, who writes
+// it through the overlay and is no longer host root.
+Expected<void> make_upper_directories(const Spec& spec, const idmap::Plan& maps)
+{
+    auto work = mounts::work_dir_of(spec.upper_dir);
+    if (!make_host_directories(spec.upper_dir, 0755) || !make_host_directories(work, 0700))
+        return std::unexpected(errno_error("create the upper directory", spec.upper_dir));
+    if (!maps.shifted())
+        return {};
+    for (const auto& path : {spec.upper_dir, work}) {
+        UniqueFd directory(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!directory || ::fchown(directory.get(), maps.uid_map.front().outside, maps.gid_map.front().outside) < 0)
+            return std::unexpected(errno_error("give the upper directory to the container's root", path));
+    }
+    return {};
+}
+
+Expected<Prepared> prepare(const Spec& spec, bool host_root)
 {
     CAGE_TRY(check_spec(spec));
     Prepared prepared;
@@ -117,13 +169,9 @@ Expected<Prepared> prepare(const Spec& spec)
     }
     for (const auto& bind : spec.binds)
         prepared.binds.push_back(CAGE_TRY(identify(bind.source, "mount source")));
-    if (!spec.upper_dir.empty()) {
-        if (!make_host_directories(spec.upper_dir, 0755) ||
-            !make_host_directories(mounts::work_dir_of(spec.upper_dir), 0700))
-            return std::unexpected(errno_error("create the upper directory", spec.upper_dir));
-    }
-    auto warn = spec.warn ? spec.warn : [](const std::string& text) { std::fprintf(stderr, "cage: warning: %s\n", text.c_str()); };
-    prepared.maps = CAGE_TRY(idmap::plan(spec.uid, spec.gid, warn));
+    prepared.maps = CAGE_TRY(plan_maps(spec, host_root));
+    if (!spec.upper_dir.empty())
+        CAGE_TRY(make_upper_directories(spec, prepared.maps));
     if (prepared.maps.method == idmap::Method::helper)
         prepared.made_by_pid1 = namespaces::made_by_pid1(spec);
     if (spec.terminal)
@@ -132,23 +180,11 @@ Expected<Prepared> prepare(const Spec& spec)
         CAGE_TRY(seccomp::check_loadable(spec.seccomp));
         prepared.audited_filter = seccomp::with_notifications(spec.seccomp);
     }
-    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, spec.warn_limits ? spec.warn_limits : warn));
+    prepared.cgroup = CAGE_TRY(cgroups::make_manager(spec.limits, spec.warn_limits ? spec.warn_limits : warn_of(spec)));
     return prepared;
 }
 
 // --- pid 1: building the container --------------------------------------------------------
-
-// Sources are opened again by path in this mount namespace (a descriptor from the host's
-// namespace cannot be cloned here), and must still be the objects the parent checked.
-Expected<void> check_identity(int fd, const Identity& expected, const std::string& path)
-{
-    struct stat st{};
-    if (::fstat(fd, &st) < 0)
-        return std::unexpected(errno_error("inspect", path));
-    if (st.st_dev != expected.device || st.st_ino != expected.inode)
-        return std::unexpected(plain_error("the path changed while the container was starting", path));
-    return {};
-}
 
 // Idmapped layers (see send_idmapped_layers) go where the layers are, in this mount
 // namespace: the overlay takes its layers from here (before Linux 6.15 it clones no detached
@@ -158,7 +194,7 @@ Expected<void> attach_idmapped_layers(const Spec& spec, const std::vector<Unique
     if (layers.empty())
         return {};
     if (layers.size() != spec.lower_dirs.size())
-        return std::unexpected(plain_error("cage sent the wrong number of layers"));
+        return std::unexpected(plain_error("cage sent the wrong number of mounts"));
     for (std::size_t i = 0; i < layers.size(); ++i) {
         UniqueFd target(::open(spec.lower_dirs[i].c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
         if (!target)
@@ -209,12 +245,71 @@ bool mount_points_exist(const Spec& spec, int layer_fd, const std::vector<Unique
     return true;
 }
 
-Expected<UniqueFd> root_mount(const Spec& spec, const std::vector<UniqueFd>& lowers, const std::vector<UniqueFd>& sources)
+// The idmapped mounts root's cage makes for pid 1 (see send_idmapped_layers and
+// send_idmapped_binds).
+struct Idmapped {
+    std::vector<UniqueFd> layers;
+    std::vector<UniqueFd> binds;
+};
+
+// What pid 1 finds on the host by path. It opens it all with cage's own ids, before it may
+// take the container root's (see take_ids), which could not pass a directory of
+// host root's closed to others.
+struct HostPaths {
+    std::vector<UniqueFd> lowers;
+    std::vector<UniqueFd> sources;  // of the binds
+    mounts::UpperDirectory kept;    // a kept upper directory (none: a tmpfs of this namespace)
+};
+
+Expected<mounts::UpperDirectory> open_upper_directory(const Spec& spec)
 {
-    bool read_only = spec.read_only_root && spec.upper_dir.empty() && lowers.size() == 1;
-    if (read_only && mount_points_exist(spec, lowers.front().get(), sources))
-        return mounts::read_only_layer(lowers.front().get());
-    return mounts::overlay_root(spec, lowers);
+    mounts::UpperDirectory kept;
+    if (spec.upper_dir.empty())
+        return kept;
+    auto work = mounts::work_dir_of(spec.upper_dir);
+    kept.upper.reset(::open(spec.upper_dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    kept.work.reset(::open(work.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!kept.upper || !kept.work)
+        return std::unexpected(errno_error("open the upper directory", spec.upper_dir));
+    return kept;
+}
+
+Expected<HostPaths> open_host_paths(const Spec& spec, const Prepared& prepared, Idmapped& idmapped)
+{
+    HostPaths paths;
+    CAGE_TRY(attach_idmapped_layers(spec, idmapped.layers));
+    paths.lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
+    if (!prepared.maps.shifted())
+        paths.sources = CAGE_TRY(clone_bind_sources(spec, prepared));
+    else if (idmapped.binds.size() == spec.binds.size())
+        paths.sources = std::move(idmapped.binds);
+    else
+        return std::unexpected(plain_error("cage sent the wrong number of mounts"));
+    paths.kept = CAGE_TRY(open_upper_directory(spec));
+    return paths;
+}
+
+// Shifted maps: pid 1 starts with cage's ids, host root's, which name nothing in here. It
+// takes the container root's to build the root (creating a file would otherwise fail with
+// EOVERFLOW), then the command's user's (to signal the command without CAP_KILL). Any change
+// of ids clears the parent-death signal: it is set again, and cage checked to be still there.
+Expected<void> take_ids(uid_t uid, gid_t gid, const sync::Channel& channel)
+{
+    if (::setgroups(0, nullptr) < 0 || ::setresgid(gid, gid, gid) < 0 || ::setresuid(uid, uid, uid) < 0)
+        return std::unexpected(errno_error("give pid 1 the ids " + std::to_string(uid) + ":" + std::to_string(gid)));
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    pollfd cage{channel.fd(), POLLRDHUP, 0};
+    if (::poll(&cage, 1, 0) > 0 && (cage.revents & (POLLHUP | POLLRDHUP)))
+        ::_exit(exit_cage_error);
+    return {};
+}
+
+Expected<UniqueFd> root_mount(const Spec& spec, const HostPaths& paths)
+{
+    bool read_only = spec.read_only_root && !paths.kept.upper && paths.lowers.size() == 1;
+    if (read_only && mount_points_exist(spec, paths.lowers.front().get(), paths.sources))
+        return mounts::read_only_layer(paths.lowers.front().get());
+    return mounts::overlay_root(spec, paths.lowers, paths.kept);
 }
 
 // What needs no id map: it runs while the parent writes the maps (for a subordinate range,
@@ -238,16 +333,12 @@ Expected<void> set_up_before_maps(const Spec& spec, std::uint64_t made_by_pid1)
     return {};
 }
 
-Expected<void> build_root(const Spec& spec, const Prepared& prepared, const std::vector<UniqueFd>& idmapped)
+Expected<void> build_root(const Spec& spec, const Prepared& prepared, const HostPaths& paths)
 {
-    CAGE_TRY(attach_idmapped_layers(spec, idmapped));
-    auto lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
-    auto sources = CAGE_TRY(clone_bind_sources(spec, prepared));
-
-    auto root = CAGE_TRY(root_mount(spec, lowers, sources));
+    auto root = CAGE_TRY(root_mount(spec, paths));
     // Attach the root somewhere in this namespace (over its own top layer: nothing else here
     // will look there) so that mounts can go under it.
-    CAGE_TRY(mounts::attach(root.get(), lowers.front().get(), spec.lower_dirs.front()));
+    CAGE_TRY(mounts::attach(root.get(), paths.lowers.front().get(), spec.lower_dirs.front()));
     CAGE_TRY(mounts::mount_proc(root.get()));
     CAGE_TRY(mounts::mount_sys(root.get(), spec.network));
     // /dev, /dev/shm and /tmp are container root's, as on any system.
@@ -255,7 +346,7 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared, const std:
     CAGE_TRY(devices::mount_dev(root.get(), owner));
     CAGE_TRY(mounts::mount_tmp(root.get(), owner));
     for (std::size_t i = 0; i < spec.binds.size(); ++i)
-        CAGE_TRY(mounts::bind_into_root(root.get(), sources[i].get(), spec.binds[i]));
+        CAGE_TRY(mounts::bind_into_root(root.get(), paths.sources[i].get(), spec.binds[i]));
     CAGE_TRY(masked::apply(root.get()));
     if (spec.read_only_root)
         CAGE_TRY(rootfs::make_root_read_only(root.get()));
@@ -277,12 +368,15 @@ Expected<void> shed_inheritance(int keep_fd)
 }
 
 // pid 1 keeps nothing it does not need while it waits for the command.
-Expected<void> restrict_init(int channel_fd)
+Expected<void> restrict_init(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
 {
-    CAGE_TRY(shed_inheritance(channel_fd));
+    CAGE_TRY(shed_inheritance(channel.fd()));
+    CAGE_TRY(caps::drop_bounding_set());
+    if (prepared.maps.shifted())
+        CAGE_TRY(take_ids(spec.uid, spec.gid, channel));
+    // (After any change of ids: that resets it to the fs.suid_dumpable sysctl.)
     if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         return std::unexpected(errno_error("make pid 1 non-dumpable"));
-    CAGE_TRY(caps::drop_bounding_set());
     CAGE_TRY(caps::clear_all());
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return std::unexpected(errno_error("set no_new_privs on pid 1"));
@@ -294,6 +388,9 @@ Expected<pid_t> start_command(const Spec& spec, const Prepared& prepared, const 
     std::optional<terminal::Pty> pty;
     if (spec.terminal) {
         pty = CAGE_TRY(terminal::open_pty(prepared.window));
+        // The terminal is its user's (pid 1 may be another id): a tool like screen checks.
+        if (::fchown(pty->slave.get(), spec.uid, spec.gid) < 0)
+            return std::unexpected(errno_error("give the terminal to the container's user"));
         CAGE_TRY(channel.send(sync::Message{sync::MsgType::pty_master}, pty->master.get()));
         pty->master.reset();
     }
@@ -348,19 +445,20 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
     return enter_cgroup(received->fd.release());
 }
 
-// Zero or more "layer" messages (the idmapped layers), then "go"; nullopt when cage is gone.
-std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
+// Zero or more "layer" and "bind" messages, then "go"; nullopt when cage is gone.
+std::optional<Idmapped> wait_for_go(const sync::Channel& channel)
 {
-    std::vector<UniqueFd> layers;
+    Idmapped idmapped;
     while (true) {
         auto received = channel.receive();
         if (!received || !*received)
             return std::nullopt;
-        if ((*received)->message.type == sync::MsgType::go)
-            return layers;
-        if ((*received)->message.type != sync::MsgType::layer || !(*received)->fd)
+        auto type = (*received)->message.type;
+        if (type == sync::MsgType::go)
+            return idmapped;
+        if ((type != sync::MsgType::layer && type != sync::MsgType::bind) || !(*received)->fd)
             return std::nullopt;
-        layers.push_back(std::move((*received)->fd));
+        (type == sync::MsgType::layer ? idmapped.layers : idmapped.binds).push_back(std::move((*received)->fd));
     }
 }
 
@@ -384,7 +482,13 @@ std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
         if (auto entered = enter_cgroup(prepared.cgroup->self_enter_fd()); !entered)
             fail(channel, entered.error());
 
-    if (auto built = build_root(spec, prepared, *idmapped); !built)
+    auto paths = open_host_paths(spec, prepared, *idmapped);
+    if (!paths)
+        fail(channel, paths.error());
+    if (prepared.maps.shifted())
+        if (auto became = take_ids(0, 0, channel); !became)
+            fail(channel, became.error());
+    if (auto built = build_root(spec, prepared, *paths); !built)
         fail(channel, built.error());
     if (late_cgroup)
         if (auto entered = enter_late_cgroup(channel); !entered)
@@ -392,7 +496,7 @@ std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
     auto command = start_command(spec, prepared, channel);
     if (!command)
         fail(channel, command.error());
-    if (auto restricted = restrict_init(channel.fd()); !restricted)
+    if (auto restricted = restrict_init(spec, prepared, channel); !restricted)
         fail(channel, restricted.error());
     init::run(*command, channel);
 }
@@ -428,38 +532,59 @@ private:
     UniqueFd pidfd_;
 };
 
-// As root the container's own user is host root (what it writes to the workspace is the
-// invoking user's) and its root is not (it maps into root's subordinate range), so a layer's
-// files, owned by root on disk, would show as the container user's. Root idmaps each layer
-// through the container's user namespace instead: an owner on disk shows as that id inside
-// (0 as root, 1000 as the agent). One "layer" message per layer, before "go"; none where the
-// kernel or the filesystem cannot idmap (the layers then show their host owners as before).
-Expected<void> send_idmapped_layers(const Spec& spec, const Prepared& prepared, pid_t pid,
+// As root the layers' files, owned by root on disk, would show as nobody's (shifted maps) or
+// as the container user's (host root inside). Root idmaps each layer through the container's
+// user namespace instead: an owner on disk shows as that id inside (0 as root, 1000 as the
+// agent). One "layer" message per layer, before "go". False: the kernel or a filesystem
+// cannot idmap, which only the shifted maps need (the layers otherwise show their host owners).
+Expected<bool> send_idmapped_layers(const Spec& spec, const Prepared& prepared, pid_t pid,
                                     const sync::Channel& channel)
 {
     // Overlay takes idmapped layers from Linux 5.19 (a single read-only layer from 5.12, but
     // one rule is simpler than two, and the distributions cage targets are past both).
     if (prepared.maps.method != idmap::Method::direct || !kernel_at_least("5.19"))
-        return {};
+        return true;
     auto userns_path = "/proc/" + std::to_string(pid) + "/ns/user";
     UniqueFd userns(::open(userns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns)
         return std::unexpected(errno_error("open the container's user namespace", userns_path));
     std::vector<UniqueFd> layers;
     for (std::size_t i = 0; i < spec.lower_dirs.size(); ++i) {
-        auto layer = mounts::idmapped_clone(spec.lower_dirs[i], userns.get());
-        if (!layer) {
-            int errnum = layer.error().errnum;
-            if (errnum == EINVAL || errnum == EPERM || errnum == ENOSYS || errnum == EOPNOTSUPP)
-                return {};
+        auto layer = mounts::idmapped_clone(spec.lower_dirs[i], userns.get(), false,
+                                            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+        if (!layer && mounts::cannot_idmap(layer.error().errnum))
+            return !prepared.maps.shifted();
+        if (!layer)
             return std::unexpected(layer.error());
-        }
         CAGE_TRY(check_identity(layer->get(), prepared.lowers[i], spec.lower_dirs[i]));
         layers.push_back(std::move(*layer));
     }
     for (const auto& layer : layers)
         CAGE_TRY(channel.send(sync::Message{sync::MsgType::layer}, layer.get()));
-    return {};
+    return true;
+}
+
+// Shifted maps: each bind idmapped through a user namespace with the bind maps, so that host
+// root's files show as the container user's. Only host root can make these; one "bind"
+// message each, before "go". False: the kernel or a filesystem cannot idmap.
+Expected<bool> send_idmapped_binds(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
+{
+    if (!prepared.maps.shifted())
+        return true;
+    auto userns = CAGE_TRY(idmap::user_namespace_with(prepared.maps.bind_uid_map, prepared.maps.bind_gid_map));
+    std::vector<UniqueFd> trees;
+    for (std::size_t i = 0; i < spec.binds.size(); ++i) {
+        auto tree = mounts::idmapped_clone(spec.binds[i].source, userns.get(), true, 0);
+        if (!tree && mounts::cannot_idmap(tree.error().errnum))
+            return false;
+        if (!tree)
+            return std::unexpected(tree.error());
+        CAGE_TRY(check_identity(tree->get(), prepared.binds[i], spec.binds[i].source));
+        trees.push_back(std::move(*tree));
+    }
+    for (const auto& tree : trees)
+        CAGE_TRY(channel.send(sync::Message{sync::MsgType::bind}, tree.get()));
+    return true;
 }
 
 Error clone_error(int errnum)
@@ -490,12 +615,11 @@ pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
     return sys::clone3(&args);
 }
 
-}  // namespace
-
-Expected<Result> run(const Spec& spec)
+// One start; nullopt when it was stopped before "go" because the shifted maps cannot be used
+// (the guard kills pid 1, and the cgroup goes with prepared).
+Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_clock::time_point started, bool host_root)
 {
-    auto started = std::chrono::steady_clock::now();
-    auto prepared = CAGE_TRY(prepare(spec));
+    auto prepared = CAGE_TRY(prepare(spec, host_root));
     auto [parent_end, child_end] = CAGE_TRY(sync::Channel::pair());
 
     sigset_t handled = supervise::handled_signals();
@@ -524,7 +648,10 @@ Expected<Result> run(const Spec& spec)
     if (!(args.flags & CLONE_INTO_CGROUP) && cgroup.self_enter_fd() < 0 && !cgroup.made_late())
         CAGE_TRY(cgroup.enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
-    CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end));
+    // (pid 1 works meanwhile: making these costs it no time.)
+    if (!CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end)) ||
+        !CAGE_TRY(send_idmapped_binds(spec, prepared, parent_end)))
+        return std::nullopt;
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
     if (cgroup.made_late()) {
         CAGE_TRY(cgroup.make_late());
@@ -542,4 +669,20 @@ Expected<Result> run(const Spec& spec)
     return result;
 }
 
+}  // namespace
+
+// As root, a start whose binds or layers cannot be idmapped is made again with the container
+// user as host root. Known only once pid 1 exists (the user namespace the layers are idmapped
+// through is its own), and rare enough that a second start costs less than checking first.
+Expected<Result> run(const Spec& spec)
+{
+    auto started = std::chrono::steady_clock::now();
+    if (auto result = CAGE_TRY(start(spec, started, false)))
+        return *result;
+    if (auto result = CAGE_TRY(start(spec, started, true)))
+        return *result;
+    return std::unexpected(plain_error("cannot start the container with the container user as host root"));
+}
+
 }  // namespace cage::runtime
+

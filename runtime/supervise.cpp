@@ -180,6 +180,7 @@ private:
         case sync::MsgType::go:
         case sync::MsgType::cgroup:
         case sync::MsgType::layer:
+        case sync::MsgType::bind:
             break;
         }
     }

@@ -86,6 +86,13 @@ int cmd_run(std::span<const std::string> args)
     sandbox::AuditLog audit(*options->name);
     spec->on_denial = [&audit](const seccomp::Denial& denial) { audit.record(denial); };
     auto [exe, argv] = own_command_line();
+    spec->before_host_root = [&argv]() -> Expected<void> {
+        std::vector<char*> pointers;
+        for (auto& arg : argv)
+            pointers.push_back(arg.data());
+        pointers.push_back(nullptr);
+        return seal_executable(static_cast<int>(argv.size()), pointers.data());
+    };
     if (auto scoped = cgroups::maybe_reexec_in_scope(spec->limits, exe, std::span(argv).subspan(std::min<std::size_t>(1, argv.size()))); !scoped)
         return report_failure(scoped.error());
     auto result = runtime::run(*spec);

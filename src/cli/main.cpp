@@ -84,10 +84,13 @@ int main(int argc, char** argv)
         if (!command.handler)
             return cage::cli::run_image_helper(argc, argv);
         if (command.seals_executable) {
-            if (auto sealed = cage::seal_executable(argc, argv); !sealed) {
-                std::fprintf(stderr, "cage: %s\n", sealed.error().message().c_str());
-                return sealed.error().exit_code;
-            }
+            // As root, no container id is host root unless a bind cannot be idmapped: run
+            // seals only then (before_host_root, cmd_run).
+            if (::getuid() != 0)
+                if (auto sealed = cage::seal_executable(argc, argv); !sealed) {
+                    std::fprintf(stderr, "cage: %s\n", sealed.error().message().c_str());
+                    return sealed.error().exit_code;
+                }
             // Nothing cage inherited may reach a container.
             cage::sys::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
         }

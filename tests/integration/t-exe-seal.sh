@@ -1,8 +1,10 @@
 #!/bin/bash
 # CVE-2019-5736: no process of the container can write the cage binary on disk through
-# /proc/PID/exe: as root cage runs through a read-only bind of itself, rootless from a sealed
-# memfd copy (or in place, when the binary is root's and nothing in the container is root). CVE-2024-21626: no host fd leaks in, the working
-# directory is inside.
+# /proc/PID/exe. cage runs in place when the binary is root's and no id of the container is
+# host root (rootless, and root with idmapped binds); as root with the container user as host
+# root (a bind that cannot be idmapped) through a read-only bind of itself; rootless with a
+# binary the user owns from a sealed memfd copy. CVE-2024-21626: no host fd leaks in, the
+# working directory is inside.
 . "$(dirname "$0")/lib.sh"
 
 # sealed_run BINARY: start a container with that cage binary and check it runs sealed.
@@ -32,7 +34,6 @@ try:
 except OSError as e: print(e.strerror)' 2>&1)
     is "$writable" "Read-only file system" "root: after cage ends, the binary it ran cannot be opened for writing even by host root"
     exec 6<&-
-    start_probe || bail "the container never started again"
 }
 
 exec 7</etc/hostname 8>"$WORKSPACE/extra-fd" 9</
@@ -44,7 +45,8 @@ if [ "$MODE" = rootless ] && [ "$owner" = 0 ] && [ -z "$(find "$CAGE" -perm /022
     as_user test -w "$CAGE"
     isnt "$?" 0 "the user the container maps to cannot write it"
 elif [ "$MODE" = root ]; then
-    check_read_only_bind
+    is "$(readlink /proc/$PROBE_CAGE/exe)" "$(readlink -f "$CAGE")" "root: cage runs in place"
+    is "$(awk '$2 == 0' /proc/$PROBE_PID/uid_map)" "" "root: because host root is no id of the container"
 else
     check_sealed "the binary"
 fi
@@ -72,6 +74,15 @@ if [ "$MODE" = rootless ]; then
     check_sealed "a user-owned binary"
     stop_probe
     CAGE=$saved
+fi
+
+if [ "$MODE" = root ]; then
+    # A workspace that cannot be idmapped (ramfs) makes the container user host root.
+    ram=$(scratch_dir)/ram
+    mkdir "$ram" && mount -t ramfs ramfs "$ram" && on_exit "umount '$ram'"
+    start_probe --workspace "$ram" || bail "the container never started with a ramfs workspace"
+    like "$(awk '{print $1, $2, $3}' /proc/$PROBE_PID/uid_map | tr '\n' ';')" "(^|;)1000 0 1;" "root, ramfs workspace: the container user is host root"
+    check_read_only_bind
 fi
 
 exec 7</ 8</etc

@@ -1,8 +1,10 @@
 #!/bin/bash
-# User and group id maps, read by the host from /proc/PID/{uid,gid}_map of the running command:
-# the invoking user is the container user (1000, or --user), every other container id falls in
-# the subordinate range (rootless: the user's /etc/subuid and /etc/subgid ranges), no other host
-# account is reachable; and the ownership that follows, in both directions, on the workspace.
+# User and group id maps, read by the host from /proc/PID/{uid,gid}_map of the running command.
+# Rootless: the invoking user is the container user (1000, or --user), every other container id
+# falls in the user's /etc/subuid and /etc/subgid ranges. As root: every container id falls in
+# root's range, and the workspace is an idmapped mount on which host root's files are the
+# container user's. No other host account is reachable; and the ownership that follows, in
+# both directions, on the workspace.
 . "$(dirname "$0")/lib.sh"
 
 map_of() { awk '{print $1, $2, $3}' "/proc/$1/$2" | tr '\n' ';'; }
@@ -22,10 +24,15 @@ if [ "$MODE" = rootless ]; then
     read -r uid_start uid_count <<<"$(subordinate /etc/subuid "$CAGE_USER" "$CAGE_UID")"
     read -r gid_start gid_count <<<"$(subordinate /etc/subgid "$CAGE_USER" "$CAGE_UID")"
     [ -n "$uid_start" ] && [ -n "$gid_start" ] || skip_all "$CAGE_USER has no range in /etc/subuid and /etc/subgid"
+else  # root's range, or cage's default for root
+    read -r uid_start uid_count <<<"$(subordinate /etc/subuid root 0)"
+    read -r gid_start gid_count <<<"$(subordinate /etc/subgid root 0)"
+    uid_start=${uid_start:-1000000000} uid_count=${uid_count:-65536}
+    gid_start=${gid_start:-1000000000} gid_count=${gid_count:-65536}
 fi
 
 check_maps() { # check_maps LABEL CONTAINER-UID CONTAINER-GID [cage run options]
-    local label=$1 cuid=$2 cgid=$3 uid_map gid_map
+    local label=$1 cuid=$2 cgid=$3 uid_map gid_map host_uid=$CAGE_UID host_gid=$CAGE_GID
     shift 3
     start_probe "$@" || bail "the container's command never appeared on the host"
     uid_map=$(map_of "$PROBE_PID" uid_map)
@@ -34,12 +41,11 @@ check_maps() { # check_maps LABEL CONTAINER-UID CONTAINER-GID [cage run options]
         is "$uid_map" "$(expected_map "$cuid" "$CAGE_UID" "$uid_start" "$uid_count")" "$label: uid_map is $cuid -> $CAGE_UID plus the /etc/subuid range around it"
         is "$gid_map" "$(expected_map "$cgid" "$CAGE_GID" "$gid_start" "$gid_count")" "$label: gid_map is $cgid -> $CAGE_GID plus the /etc/subgid range around it"
     else
-        like "$uid_map" "(^|;)$cuid 0 1;" "$label: uid_map maps host root to $cuid"
-        like "$gid_map" "(^|;)$cgid 0 1;" "$label: gid_map maps host group 0 to $cgid"
-        local start count
-        start=$(awk -v c="$cuid" '$1 != c {print $2; exit}' /proc/$PROBE_PID/uid_map)
-        count=$(awk -v c="$cuid" '$1 != c {n += $3} END {print n + 0}' /proc/$PROBE_PID/uid_map)
-        is "$uid_map" "$(expected_map "$cuid" 0 "${start:-0}" $((count)))" "$label: the other container uids are one contiguous subordinate range"
+        is "$uid_map" "0 $uid_start $uid_count;" "$label: uid_map is root's range, the container user's id too"
+        is "$gid_map" "0 $gid_start $gid_count;" "$label: gid_map is root's range, the container group's id too"
+        host_uid=$((uid_start + cuid)) host_gid=$((gid_start + cgid))
+        is "$(awk '$1 == "Uid:" {print $2}' /proc/$PROBE_INIT/status) $(awk '$1 == "Gid:" {print $2}' /proc/$PROBE_INIT/status)" \
+            "$host_uid $host_gid" "$label: pid 1 has the command's ids too, not host root's"
     fi
     # No host account other than the invoking user is reachable through the maps.
     local reachable
@@ -47,8 +53,8 @@ check_maps() { # check_maps LABEL CONTAINER-UID CONTAINER-GID [cage run options]
         BEGIN { n = split(map, r, ";") }
         $3 != me { for (i = 1; i <= n; i++) { split(r[i], f, " "); if (r[i] != "" && $3 >= f[2] && $3 < f[2] + f[3]) print $1 } }')
     is "$reachable" "" "$label: no other host account is mapped into the container"
-    is "$(awk '$1 == "Uid:" {print $2, $3, $4, $5}' /proc/$PROBE_PID/status)" "$CAGE_UID $CAGE_UID $CAGE_UID $CAGE_UID" "$label: on the host, the command runs as the invoking user"
-    is "$(awk '$1 == "Gid:" {print $2, $3, $4, $5}' /proc/$PROBE_PID/status)" "$CAGE_GID $CAGE_GID $CAGE_GID $CAGE_GID" "$label: ... and the invoking user's group"
+    is "$(awk '$1 == "Uid:" {print $2, $3, $4, $5}' /proc/$PROBE_PID/status)" "$host_uid $host_uid $host_uid $host_uid" "$label: on the host, the command runs as $host_uid (rootless: the invoking user)"
+    is "$(awk '$1 == "Gid:" {print $2, $3, $4, $5}' /proc/$PROBE_PID/status)" "$host_gid $host_gid $host_gid $host_gid" "$label: ... in group $host_gid"
     stop_probe
 }
 check_maps default 1000 1000
@@ -98,6 +104,12 @@ if [ "$(id -u)" -eq 0 ]; then
     is "$(owner_inside f-user)" "uid=1000 gid=1000" "a file of the invoking user is 1000:1000 inside"
     if [ "$MODE" = root ]; then
         is "$(owner_inside f-host-root)" "uid=1000 gid=1000" "root mode: a file of host root is 1000:1000 inside (root is the invoking user)"
+        touch "$WORKSPACE/f-sub5"
+        chown "$((uid_start + 5)):$((gid_start + 5))" "$WORKSPACE/f-sub5"
+        is "$(owner_inside f-sub5)" "uid=5 gid=5" "root mode: a file of subordinate id start+5 is container id 5's"
+        is "$(owner_inside f-sub5 --user 5)" "uid=65534 gid=65534" "root mode: with --user 5, host root's files are 5's and start+5 is nobody's"
+        cage_run --user 5 -- /bin/sh -c 'echo x > /work/by-5'
+        is "$(stat -c %u:%g "$WORKSPACE/by-5")" "0:0" "root mode: what --user 5 writes is host root's"
     else
         is "$(owner_inside f-host-root)" "uid=65534 gid=65534" "rootless: a file of host root is the overflow id 65534 inside"
         touch "$WORKSPACE/f-sub0" "$WORKSPACE/f-sub1005"
@@ -134,5 +146,20 @@ if [ "$MODE" = root ]; then
     is "$(stat -c %u:%g "$owned/bin/busybox" "$owned/agent-file" | tr '\n' ' ')" "0:0 1000:1000 " "root mode: the rootfs on disk keeps its owners"
 else
     is "$(rootfs_owner /bin/busybox)" "uid=1000 gid=1000" "rootless: the rootfs, a copy the user owns, is all the agent's (no idmapping without root)"
+fi
+
+# As root, where a bind cannot be idmapped (ramfs has no idmapped mounts, nor tmpfs before
+# Linux 6.3), the container user is host root itself, the other ids still in root's range
+# (and cage runs from a read-only bind of itself: t-exe-seal).
+if [ "$MODE" = root ]; then
+    ram=$(scratch_dir)/ram
+    mkdir "$ram" && mount -t ramfs ramfs "$ram" && on_exit "umount '$ram'"
+    start_probe --workspace "$ram" || bail "the container's command never appeared on the host"
+    is "$(map_of "$PROBE_PID" uid_map)" "$(expected_map 1000 0 "$uid_start" "$uid_count")" "fallback: uid_map is 1000 -> host root plus root's range around it"
+    is "$(awk '$1 == "Uid:" {print $2}' /proc/$PROBE_PID/status)" 0 "fallback: on the host, the command runs as root"
+    stop_probe
+    cage_run --workspace "$ram" -- /bin/sh -c 'echo x > /work/by-default'
+    is "$(stat -c %u:%g "$ram/by-default")" "0:0" "fallback: what the command writes is host root's"
+    is "$(cage_run --workspace "$ram" -- /usr/bin/cage-probe stat /bin/busybox | cut -d' ' -f1,2)" "uid=0 gid=0" "fallback: the layers are still idmapped"
 fi
 done_testing

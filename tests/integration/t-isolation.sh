@@ -24,16 +24,19 @@ for set in CapInh CapPrm CapEff CapBnd CapAmb; do
 done
 is "$(awk '$1 == "NoNewPrivs:" {print $2}' /proc/$SLEEPER/status)" 1 "no_new_privs is set (seen from the host)"
 
-# The uid map: the invoking user is uid 1000 inside; with a range, 0..999 and 1001.. map into it.
+# The uid map. Rootless: the invoking user is uid 1000 inside; with a range, 0..999 and 1001..
+# map into it. As root: every id into root's range, none to host root (t-idmap has the rest).
 uid_map=$(awk '{print $1, $2, $3}' /proc/$SLEEPER/uid_map | tr '\n' ';')
-like "$uid_map" "(^|;)1000 $CAGE_UID 1;" "uid 1000 inside is the invoking user ($CAGE_UID) on the host"
 if [ "$MODE" = rootless ]; then
+    like "$uid_map" "(^|;)1000 $CAGE_UID 1;" "uid 1000 inside is the invoking user ($CAGE_UID) on the host"
     start=$(awk -F: -v u="$CAGE_USER" '$1 == u {print $2; exit}' /etc/subuid)
     like "$uid_map" "^0 $start 1000;" "container root maps to the start of the user's subordinate range"
+    is "$(awk '$1 == "Uid:" {print $2}' /proc/$SLEEPER/status)" "$CAGE_UID" "the command's host uid is the invoking user's"
 else
-    like "$uid_map" "^0 [1-9][0-9]* 1000;" "container root maps to an unprivileged host id"
+    like "$uid_map" "^0 [1-9][0-9]* [0-9]+;$" "every container uid maps into one range of unprivileged host ids"
+    start=${uid_map#0 } start=${start%% *}
+    is "$(awk '$1 == "Uid:" {print $2}' /proc/$SLEEPER/status)" "$((start + 1000))" "the command's host uid is uid 1000 of that range, not host root"
 fi
-is "$(awk '$1 == "Uid:" {print $2}' /proc/$SLEEPER/status)" "$CAGE_UID" "the command's host uid is the invoking user's"
 pid1=$(awk '$1 == "PPid:" {print $2}' /proc/$SLEEPER/status)
 is "$(cat /proc/$pid1/comm)" cage-init "the command's parent is cage's pid 1"
 is "$(awk '$1 == "NSpid:" {print $NF}' /proc/$pid1/status)" 1 "cage-init is pid 1 of the container"

@@ -68,6 +68,8 @@ like "$out" "0=1 1=1 2=1" "stdin, stdout and stderr are a terminal inside"
 like "$out" "tty=/dev/pts/0" "the terminal is /dev/pts/0 of the container's own devpts"
 like "$out" "winsize=33x101" "the window size is the caller's"
 like "$out" "status=0" "the command's status comes back"
+out=$(in_pty 24 80 "" -- "${CAGE_RUN[@]}" --user 1234:5678 -- /usr/bin/cage-probe stat /dev/pts/0)
+like "$out" "^uid=1234 gid=5678 " "the terminal belongs to the command's user (tools like screen check)"
 like "$out" "stty=SAME" "the caller's terminal settings are restored"
 
 out=$(in_pty 24 80 'wait_for(b"first"); resize(50, 132)' -- "${CAGE_RUN[@]}" -- /bin/sh -c 'stty size; echo first; sleep 1; stty size')

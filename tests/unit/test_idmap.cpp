@@ -223,3 +223,48 @@ TEST_CASE("idmap: helper_arguments is what newuidmap takes: PID then triples")
     CHECK(helper_arguments(4194304, {{4294967294U, 1, 1}}) ==
           std::vector<std::string>{"4194304", "4294967294", "1", "1"});
 }
+
+namespace {
+
+// Where MAP sends ID, if anywhere (ID as the "inside" column).
+std::optional<std::uint64_t> image_of(const std::vector<Range>& map, std::uint64_t id)
+{
+    for (const auto& range : map)
+        if (id >= range.inside && id < std::uint64_t{range.inside} + range.count)
+            return std::uint64_t{range.outside} + (id - range.inside);
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("idmap: a bind map shows host root as the container user and keeps the range's own ids")
+{
+    const SubordinateRange range{1'000'000'000, 65536};
+    CHECK(bind_map(1000, range) == std::vector<Range>{{0, 1'000'001'000, 1},
+                                                       {1'000'000'000, 1'000'000'000, 1000},
+                                                       {1'000'001'001, 1'000'001'001, 64535}});
+    CHECK(bind_map(0, range) == std::vector<Range>{{0, 1'000'000'000, 1}, {1'000'000'001, 1'000'000'001, 65535}});
+    CHECK(bind_map(65535, range) == std::vector<Range>{{0, 1'000'065'535, 1}, {1'000'000'000, 1'000'000'000, 65535}});
+    for (std::uint32_t id : {0U, 1U, 999U, 1000U, 65534U, 65535U}) {
+        CAPTURE(id);
+        auto map = bind_map(id, range);
+        CHECK(image_of(map, 0) == range.start + id);
+        // Every other id of the range is itself; the container user's own host id is nobody's
+        // on disk (no two disk ids may show as one), and so is every id outside the range.
+        for (std::uint64_t other : {0ULL, 1ULL, 1000ULL, 1001ULL, 65535ULL})
+            if (other != id)
+                CHECK(image_of(map, range.start + other) == range.start + other);
+        CHECK_FALSE(image_of(map, range.start + id).has_value());
+        CHECK_FALSE(image_of(map, 1000).has_value());
+        CHECK_FALSE(image_of(map, range.start + range.count).has_value());
+        // The kernel takes no two ranges that overlap on either side.
+        for (std::size_t a = 0; a < map.size(); ++a)
+            for (std::size_t b = a + 1; b < map.size(); ++b) {
+                auto disjoint = [](std::uint64_t s1, std::uint64_t n1, std::uint64_t s2, std::uint64_t n2) {
+                    return s1 + n1 <= s2 || s2 + n2 <= s1;
+                };
+                CHECK(disjoint(map[a].inside, map[a].count, map[b].inside, map[b].count));
+                CHECK(disjoint(map[a].outside, map[a].count, map[b].outside, map[b].count));
+            }
+    }
+}

@@ -38,11 +38,14 @@ Expected<Result> run(const Spec& spec);
 namespace cage {
 
 // Protect the running binary against being overwritten through /proc/self/exe
-// (CVE-2019-5736): re-execute from a sealed memfd copy unless already running from one, or
-// unless no container of this user could write the binary (rootless, and the binary belongs
-// to root and is writable by nobody else). Call it first thing in main(); on success it
-// either returns at once or does not return at all. Before re-executing it sets
-// $CAGE_SEALED_FROM to the binary's path, which /proc/self/exe no longer shows afterwards.
+// (CVE-2019-5736): re-execute from a sealed memfd copy (as root: through a read-only bind of
+// the binary) unless already running from one, or unless no container of this user could
+// write the binary (rootless, and the binary belongs to root and is writable by nobody else).
+// Call it first thing in main(); on success it either returns at once or does not return at
+// all. Before re-executing it sets $CAGE_SEALED_FROM to the binary's path, which
+// /proc/self/exe no longer shows afterwards. As root no container id is host root unless a
+// bind cannot be idmapped: a program that runs as root may call it from
+// Spec::before_host_root instead, as the cage CLI does, and skip the re-execution otherwise.
 Expected<void> seal_executable(int argc, char** argv);
 inline constexpr const char* sealed_from_variable = "CAGE_SEALED_FROM";
 

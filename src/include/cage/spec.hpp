@@ -5,6 +5,7 @@
 // cage::runtime::run() (see cage/cage.hpp).
 #pragma once
 
+#include <cage/error.hpp>
 #include <cage/seccomp.hpp>
 
 #include <chrono>
@@ -95,6 +96,14 @@ struct Spec {
     // Called instead of warn with the one-line warning that limits are not (all) enforced on
     // this host (the cage CLI says it once per user). Default: warn.
     std::function<void(const std::string&)> warn_limits;
+
+    // As root a container's ids all map into root's subordinate range, its user's too, and
+    // binds are idmapped so that host root's files are that user's. Where a bind cannot be
+    // idmapped (a filesystem or kernel without idmapped mounts), the container's user is host
+    // root itself instead: run() then calls this first, before it creates anything. That is
+    // the case CVE-2019-5736 is about; the cage CLI re-executes through a read-only bind of
+    // itself here (seal_executable). An error ends run() with it.
+    std::function<Expected<void>()> before_host_root;
 
     Limits limits;
 };
