@@ -11,8 +11,8 @@
 //   (move pid 1 into its cgroup if         wait for "go"
 //   neither clone3 nor pid 1 can do it)
 //   write uid/gid maps (as root: send      (cgroup namespace, unless the cgroup is
-//   each layer and bind idmapped), ──────▶ made late); attach idmapped layers; open
-//   send "go"                              sources by path, check they are what the
+//   each layer idmapped), send "go" ─────▶ made late); attach idmapped layers; open
+//   (as root: send each bind idmapped)     sources by path, check they are what the
 //   (a v1 cgroup: make it now, send        parent saw; (as root: become container
 //   its tasks file)                        root, the host's root being no id here);
 //                                          overlay root, /proc, /sys, /dev, /tmp,
@@ -26,8 +26,8 @@
 //   receive the seccomp listener  ◀─────── signals until the command ends ───── seccomp, execve
 //   supervise (pidfd, signals, timeout, pty relay, seccomp refusals); collect the status
 //
-// As root, where a layer or a bind cannot be idmapped, the parent stops pid 1 before "go"
-// and starts again with the container's user as host root (see run).
+// As root, where a layer or a bind cannot be idmapped, the parent kills pid 1 before the
+// command starts and starts again with the container's user as host root (see run).
 #include <cage/cage.hpp>
 
 #include <fcntl.h>
@@ -230,34 +230,26 @@ Expected<std::vector<UniqueFd>> clone_bind_sources(const Spec& spec, const Prepa
 
 // A read-only root with nowhere to keep writes needs no upper layer when the mount points
 // are all there already (a mount point the root lacks is created in the upper layer).
-bool mount_points_exist(const Spec& spec, int layer_fd, const std::vector<UniqueFd>& sources)
+bool mount_points_exist(const Spec& spec, const Prepared& prepared, int layer_fd)
 {
     for (const char* directory : {"/proc", "/sys", "/dev", "/tmp"})
         if (!safe_path::open_in_root(layer_fd, directory, O_PATH | O_DIRECTORY))
             return false;
     for (std::size_t i = 0; i < spec.binds.size(); ++i) {
-        struct stat source{}, target{};
+        struct stat target{};
         auto existing = safe_path::open_in_root(layer_fd, spec.binds[i].destination, O_PATH);
-        if (!existing || ::fstat(sources[i].get(), &source) < 0 || ::fstat(existing->get(), &target) < 0 ||
-            S_ISDIR(source.st_mode) != S_ISDIR(target.st_mode))
+        if (!existing || ::fstat(existing->get(), &target) < 0 || prepared.binds[i].is_directory != S_ISDIR(target.st_mode))
             return false;
     }
     return true;
 }
-
-// The idmapped mounts root's cage makes for pid 1 (see send_idmapped_layers and
-// send_idmapped_binds).
-struct Idmapped {
-    std::vector<UniqueFd> layers;
-    std::vector<UniqueFd> binds;
-};
 
 // What pid 1 finds on the host by path. It opens it all with cage's own ids, before it may
 // take the container root's (see take_ids), which could not pass a directory of
 // host root's closed to others.
 struct HostPaths {
     std::vector<UniqueFd> lowers;
-    std::vector<UniqueFd> sources;  // of the binds
+    std::vector<UniqueFd> sources;  // of the binds (shifted maps: cage sends them, see receive_binds)
     mounts::UpperDirectory kept;    // a kept upper directory (none: a tmpfs of this namespace)
 };
 
@@ -274,19 +266,32 @@ Expected<mounts::UpperDirectory> open_upper_directory(const Spec& spec)
     return kept;
 }
 
-Expected<HostPaths> open_host_paths(const Spec& spec, const Prepared& prepared, Idmapped& idmapped)
+Expected<HostPaths> open_host_paths(const Spec& spec, const Prepared& prepared, const std::vector<UniqueFd>& layers)
 {
     HostPaths paths;
-    CAGE_TRY(attach_idmapped_layers(spec, idmapped.layers));
+    CAGE_TRY(attach_idmapped_layers(spec, layers));
     paths.lowers = CAGE_TRY(open_lower_dirs(spec, prepared));
     if (!prepared.maps.shifted())
         paths.sources = CAGE_TRY(clone_bind_sources(spec, prepared));
-    else if (idmapped.binds.size() == spec.binds.size())
-        paths.sources = std::move(idmapped.binds);
-    else
-        return std::unexpected(plain_error("cage sent the wrong number of mounts"));
     paths.kept = CAGE_TRY(open_upper_directory(spec));
     return paths;
+}
+
+// Shifted maps: the idmapped binds cage makes while this process builds the root, one "bind"
+// message each after "go" (see send_idmapped_binds). Cage kills this process instead when
+// they cannot be made.
+Expected<std::vector<UniqueFd>> receive_binds(const sync::Channel& channel, std::size_t count)
+{
+    std::vector<UniqueFd> binds;
+    while (binds.size() < count) {
+        auto received = CAGE_TRY(channel.receive());
+        if (!received)
+            ::_exit(exit_cage_error);  // cage is gone
+        if (received->message.type != sync::MsgType::bind || !received->fd)
+            return std::unexpected(plain_error("unexpected message from cage while waiting for the mounts"));
+        binds.push_back(std::move(received->fd));
+    }
+    return binds;
 }
 
 // Shifted maps: pid 1 starts with cage's ids, host root's, which name nothing in here. It
@@ -304,10 +309,10 @@ Expected<void> take_ids(uid_t uid, gid_t gid, const sync::Channel& channel)
     return {};
 }
 
-Expected<UniqueFd> root_mount(const Spec& spec, const HostPaths& paths)
+Expected<UniqueFd> root_mount(const Spec& spec, const Prepared& prepared, const HostPaths& paths)
 {
     bool read_only = spec.read_only_root && !paths.kept.upper && paths.lowers.size() == 1;
-    if (read_only && mount_points_exist(spec, paths.lowers.front().get(), paths.sources))
+    if (read_only && mount_points_exist(spec, prepared, paths.lowers.front().get()))
         return mounts::read_only_layer(paths.lowers.front().get());
     return mounts::overlay_root(spec, paths.lowers, paths.kept);
 }
@@ -333,9 +338,9 @@ Expected<void> set_up_before_maps(const Spec& spec, std::uint64_t made_by_pid1)
     return {};
 }
 
-Expected<void> build_root(const Spec& spec, const Prepared& prepared, const HostPaths& paths)
+Expected<void> build_root(const Spec& spec, const Prepared& prepared, HostPaths& paths, const sync::Channel& channel)
 {
-    auto root = CAGE_TRY(root_mount(spec, paths));
+    auto root = CAGE_TRY(root_mount(spec, prepared, paths));
     // Attach the root somewhere in this namespace (over its own top layer: nothing else here
     // will look there) so that mounts can go under it.
     CAGE_TRY(mounts::attach(root.get(), paths.lowers.front().get(), spec.lower_dirs.front()));
@@ -345,6 +350,8 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared, const Host
     auto owner = mounts::root_owned(prepared.maps.method != idmap::Method::single);
     CAGE_TRY(devices::mount_dev(root.get(), owner));
     CAGE_TRY(mounts::mount_tmp(root.get(), owner));
+    if (prepared.maps.shifted())
+        paths.sources = CAGE_TRY(receive_binds(channel, spec.binds.size()));
     for (std::size_t i = 0; i < spec.binds.size(); ++i)
         CAGE_TRY(mounts::bind_into_root(root.get(), paths.sources[i].get(), spec.binds[i]));
     CAGE_TRY(masked::apply(root.get()));
@@ -445,20 +452,19 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
     return enter_cgroup(received->fd.release());
 }
 
-// Zero or more "layer" and "bind" messages, then "go"; nullopt when cage is gone.
-std::optional<Idmapped> wait_for_go(const sync::Channel& channel)
+// Zero or more "layer" messages (the idmapped layers), then "go"; nullopt when cage is gone.
+std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
 {
-    Idmapped idmapped;
+    std::vector<UniqueFd> layers;
     while (true) {
         auto received = channel.receive();
         if (!received || !*received)
             return std::nullopt;
-        auto type = (*received)->message.type;
-        if (type == sync::MsgType::go)
-            return idmapped;
-        if ((type != sync::MsgType::layer && type != sync::MsgType::bind) || !(*received)->fd)
+        if ((*received)->message.type == sync::MsgType::go)
+            return layers;
+        if ((*received)->message.type != sync::MsgType::layer || !(*received)->fd)
             return std::nullopt;
-        (type == sync::MsgType::layer ? idmapped.layers : idmapped.binds).push_back(std::move((*received)->fd));
+        layers.push_back(std::move((*received)->fd));
     }
 }
 
@@ -488,7 +494,7 @@ std::optional<Idmapped> wait_for_go(const sync::Channel& channel)
     if (prepared.maps.shifted())
         if (auto became = take_ids(0, 0, channel); !became)
             fail(channel, became.error());
-    if (auto built = build_root(spec, prepared, *paths); !built)
+    if (auto built = build_root(spec, prepared, *paths, channel); !built)
         fail(channel, built.error());
     if (late_cgroup)
         if (auto entered = enter_late_cgroup(channel); !entered)
@@ -566,7 +572,8 @@ Expected<bool> send_idmapped_layers(const Spec& spec, const Prepared& prepared, 
 
 // Shifted maps: each bind idmapped through a user namespace with the bind maps, so that host
 // root's files show as the container user's. Only host root can make these; one "bind"
-// message each, before "go". False: the kernel or a filesystem cannot idmap.
+// message each, after "go" (pid 1 needs them last). False: the kernel or a filesystem cannot
+// idmap.
 Expected<bool> send_idmapped_binds(const Spec& spec, const Prepared& prepared, const sync::Channel& channel)
 {
     if (!prepared.maps.shifted())
@@ -585,6 +592,12 @@ Expected<bool> send_idmapped_binds(const Spec& spec, const Prepared& prepared, c
     for (const auto& tree : trees)
         CAGE_TRY(channel.send(sync::Message{sync::MsgType::bind}, tree.get()));
     return true;
+}
+
+// A message to pid 1 that failed because it has exited (with an error of its own to report).
+bool pid1_is_gone(const Error& error)
+{
+    return error.errnum == EPIPE || error.errnum == ECONNRESET;
 }
 
 Error clone_error(int errnum)
@@ -615,8 +628,8 @@ pid_t clone_into_cgroup(clone_args& args, int cgroup_fd)
     return sys::clone3(&args);
 }
 
-// One start; nullopt when it was stopped before "go" because the shifted maps cannot be used
-// (the guard kills pid 1, and the cgroup goes with prepared).
+// One start; nullopt when it was stopped before the command started because the shifted maps
+// cannot be used (the guard kills pid 1, and the cgroup goes with prepared).
 Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_clock::time_point started, bool host_root)
 {
     auto prepared = CAGE_TRY(prepare(spec, host_root));
@@ -648,16 +661,20 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
     if (!(args.flags & CLONE_INTO_CGROUP) && cgroup.self_enter_fd() < 0 && !cgroup.made_late())
         CAGE_TRY(cgroup.enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
-    // (pid 1 works meanwhile: making these costs it no time.)
-    if (!CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end)) ||
-        !CAGE_TRY(send_idmapped_binds(spec, prepared, parent_end)))
+    if (!CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end)))
         return std::nullopt;
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));
+    // pid 1 builds the root meanwhile; the binds are the last thing it mounts. (It may have
+    // failed meanwhile: then the error it sent is the one to report.)
+    auto binds_sent = send_idmapped_binds(spec, prepared, parent_end);
+    if (binds_sent && !*binds_sent)
+        return std::nullopt;
+    if (!binds_sent && !pid1_is_gone(binds_sent.error()))
+        return std::unexpected(binds_sent.error());
     if (cgroup.made_late()) {
         CAGE_TRY(cgroup.make_late());
-        // pid 1 may have failed meanwhile: then the error it sent is the one to report.
         auto sent = parent_end.send(sync::Message{sync::MsgType::cgroup}, cgroup.self_enter_fd());
-        if (!sent && sent.error().errnum != EPIPE && sent.error().errnum != ECONNRESET)
+        if (!sent && !pid1_is_gone(sent.error()))
             return std::unexpected(sent.error());
     }
     auto result = CAGE_TRY(supervise::run({spec, guard.pidfd(), parent_end, signal_fd.get(), started,
