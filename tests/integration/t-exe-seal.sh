@@ -47,6 +47,9 @@ if [ "$MODE" = rootless ] && [ "$owner" = 0 ] && [ -z "$(find "$CAGE" -perm /022
 elif [ "$MODE" = root ]; then
     is "$(readlink /proc/$PROBE_CAGE/exe)" "$(readlink -f "$CAGE")" "root: cage runs in place"
     is "$(awk '$2 == 0' /proc/$PROBE_PID/uid_map)" "" "root: because host root is no id of the container"
+    command_uid=$(awk '$1 == "Uid:" {print $2}' /proc/$PROBE_PID/status)
+    setpriv --reuid "$command_uid" --regid "$command_uid" --clear-groups test -w "$CAGE"
+    isnt "$?" 0 "root: the host id the command runs as ($command_uid) cannot write the binary"
 else
     check_sealed "the binary"
 fi
