@@ -55,6 +55,17 @@ SubordinateRange root_range(const char* file)
     return range_from_file(file, "root", 0).value_or(root_default_range);
 }
 
+// Real root's maps with the container user as host root, the other ids in root's ranges.
+Plan host_root_plan(std::uint32_t container_uid, std::uint32_t container_gid, SubordinateRange uid_range,
+                    SubordinateRange gid_range)
+{
+    Plan result;
+    result.method = Method::direct;
+    result.uid_map = build_map(container_uid, ::getuid(), uid_range);
+    result.gid_map = build_map(container_gid, ::getgid(), gid_range);
+    return result;
+}
+
 Expected<void> write_proc_file(pid_t pid, const char* file, const std::string& text)
 {
     std::string path = "/proc/" + std::to_string(pid) + "/" + file;
@@ -201,7 +212,7 @@ Expected<Plan> plan(std::uint32_t container_uid, std::uint32_t container_gid,
         bool fits = container_uid < uid_range.count && container_gid < gid_range.count &&
                     uid_range.start > 0 && gid_range.start > 0;
         if (!fits || !kernel_at_least("5.19"))
-            return map_host_root(container_uid, container_gid);
+            return host_root_plan(container_uid, container_gid, uid_range, gid_range);
         result.method = Method::direct;
         result.uid_map = {{0, uid_range.start, uid_range.count}};
         result.gid_map = {{0, gid_range.start, gid_range.count}};
@@ -245,11 +256,7 @@ std::vector<Range> bind_map(std::uint32_t container_id, SubordinateRange range)
 
 Plan map_host_root(std::uint32_t container_uid, std::uint32_t container_gid)
 {
-    Plan result;
-    result.method = Method::direct;
-    result.uid_map = build_map(container_uid, ::getuid(), root_range("/etc/subuid"));
-    result.gid_map = build_map(container_gid, ::getgid(), root_range("/etc/subgid"));
-    return result;
+    return host_root_plan(container_uid, container_gid, root_range("/etc/subuid"), root_range("/etc/subgid"));
 }
 
 Expected<UniqueFd> user_namespace_with(const std::vector<Range>& uid_map, const std::vector<Range>& gid_map)

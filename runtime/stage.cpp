@@ -538,6 +538,28 @@ private:
     UniqueFd pidfd_;
 };
 
+// An idmapped clone through USERNS of each of PATHS, checked to be what the parent identified,
+// sent to pid 1 as one TYPE message each (ATTRIBUTES: MOUNT_ATTR_* set with the idmapping).
+// False, with nothing sent: the kernel or a filesystem cannot idmap.
+Expected<bool> send_idmapped(const std::vector<std::string>& paths, const std::vector<Identity>& identities,
+                             int userns, bool recursive, std::uint64_t attributes, sync::MsgType type,
+                             const sync::Channel& channel)
+{
+    std::vector<UniqueFd> clones;
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+        auto clone = mounts::idmapped_clone(paths[i], userns, recursive, attributes);
+        if (!clone && mounts::cannot_idmap(clone.error().errnum))
+            return false;
+        if (!clone)
+            return std::unexpected(clone.error());
+        CAGE_TRY(check_identity(clone->get(), identities[i], paths[i]));
+        clones.push_back(std::move(*clone));
+    }
+    for (const auto& clone : clones)
+        CAGE_TRY(channel.send(sync::Message{type}, clone.get()));
+    return true;
+}
+
 // As root the layers' files, owned by root on disk, would show as nobody's (shifted maps) or
 // as the container user's (host root inside). Root idmaps each layer through the container's
 // user namespace instead: an owner on disk shows as that id inside (0 as root, 1000 as the
@@ -554,20 +576,10 @@ Expected<bool> send_idmapped_layers(const Spec& spec, const Prepared& prepared, 
     UniqueFd userns(::open(userns_path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!userns)
         return std::unexpected(errno_error("open the container's user namespace", userns_path));
-    std::vector<UniqueFd> layers;
-    for (std::size_t i = 0; i < spec.lower_dirs.size(); ++i) {
-        auto layer = mounts::idmapped_clone(spec.lower_dirs[i], userns.get(), false,
-                                            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
-        if (!layer && mounts::cannot_idmap(layer.error().errnum))
-            return !prepared.maps.shifted();
-        if (!layer)
-            return std::unexpected(layer.error());
-        CAGE_TRY(check_identity(layer->get(), prepared.lowers[i], spec.lower_dirs[i]));
-        layers.push_back(std::move(*layer));
-    }
-    for (const auto& layer : layers)
-        CAGE_TRY(channel.send(sync::Message{sync::MsgType::layer}, layer.get()));
-    return true;
+    bool sent = CAGE_TRY(send_idmapped(spec.lower_dirs, prepared.lowers, userns.get(), false,
+                                       MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+                                       sync::MsgType::layer, channel));
+    return sent || !prepared.maps.shifted();
 }
 
 // Shifted maps: each bind idmapped through a user namespace with the bind maps, so that host
@@ -579,19 +591,10 @@ Expected<bool> send_idmapped_binds(const Spec& spec, const Prepared& prepared, c
     if (!prepared.maps.shifted())
         return true;
     auto userns = CAGE_TRY(idmap::user_namespace_with(prepared.maps.bind_uid_map, prepared.maps.bind_gid_map));
-    std::vector<UniqueFd> trees;
-    for (std::size_t i = 0; i < spec.binds.size(); ++i) {
-        auto tree = mounts::idmapped_clone(spec.binds[i].source, userns.get(), true, 0);
-        if (!tree && mounts::cannot_idmap(tree.error().errnum))
-            return false;
-        if (!tree)
-            return std::unexpected(tree.error());
-        CAGE_TRY(check_identity(tree->get(), prepared.binds[i], spec.binds[i].source));
-        trees.push_back(std::move(*tree));
-    }
-    for (const auto& tree : trees)
-        CAGE_TRY(channel.send(sync::Message{sync::MsgType::bind}, tree.get()));
-    return true;
+    std::vector<std::string> sources;
+    for (const auto& bind : spec.binds)
+        sources.push_back(bind.source);
+    return send_idmapped(sources, prepared.binds, userns.get(), true, 0, sync::MsgType::bind, channel);
 }
 
 // A message to pid 1 that failed because it has exited (with an error of its own to report).

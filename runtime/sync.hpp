@@ -2,8 +2,8 @@
 //
 // One datagram is one message; a message may carry one file descriptor (SCM_RIGHTS).
 //   parent -> child   layer         one layer of the root, idmapped (root only; before "go")
-//   parent -> child   bind          one bind source, idmapped (root, shifted maps; before "go")
 //   parent -> child   go            uid/gid maps are written; start building the container
+//   parent -> child   bind          one bind source, idmapped (root, shifted maps; after "go")
 //   parent -> child   cgroup        the cgroup made after clone3 (its "tasks" file: pid 1 enters it)
 //   child  -> parent  pty_master    the master side of the pty opened in the container's devpts
 //   child  -> parent  error         a failure inside the container, as a structured cage::Error

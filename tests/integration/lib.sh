@@ -93,6 +93,12 @@ cage_bg() {
 }
 
 # A scratch directory owned by the cage user; removed at exit (also from a subshell).
+# ramfs_dir (root): set RAMFS_DIR to a new directory on a ramfs, a filesystem without
+# idmapped mounts, unmounted at exit. Not in $(...): the unmount would be the subshell's.
+ramfs_dir() {
+    RAMFS_DIR=$(scratch_dir)/ram
+    mkdir "$RAMFS_DIR" && mount -t ramfs ramfs "$RAMFS_DIR" && on_exit "umount '$RAMFS_DIR'"
+}
 scratch_dir() {
     local dir
     dir=$(mktemp -d /tmp/cage-test.XXXXXX)

@@ -81,9 +81,8 @@ fi
 
 if [ "$MODE" = root ]; then
     # A workspace that cannot be idmapped (ramfs) makes the container user host root.
-    ram=$(scratch_dir)/ram
-    mkdir "$ram" && mount -t ramfs ramfs "$ram" && on_exit "umount '$ram'"
-    start_probe --workspace "$ram" || bail "the container never started with a ramfs workspace"
+    ramfs_dir || bail "cannot mount a ramfs"
+    start_probe --workspace "$RAMFS_DIR" || bail "the container never started with a ramfs workspace"
     like "$(awk '{print $1, $2, $3}' /proc/$PROBE_PID/uid_map | tr '\n' ';')" "(^|;)1000 0 1;" "root, ramfs workspace: the container user is host root"
     check_read_only_bind
 fi

@@ -152,8 +152,8 @@ fi
 # Linux 6.3), the container user is host root itself, the other ids still in root's range
 # (and cage runs from a read-only bind of itself: t-exe-seal).
 if [ "$MODE" = root ]; then
-    ram=$(scratch_dir)/ram
-    mkdir "$ram" && mount -t ramfs ramfs "$ram" && on_exit "umount '$ram'"
+    ramfs_dir || bail "cannot mount a ramfs"
+    ram=$RAMFS_DIR
     start_probe --workspace "$ram" || bail "the container's command never appeared on the host"
     is "$(map_of "$PROBE_PID" uid_map)" "$(expected_map 1000 0 "$uid_start" "$uid_count")" "fallback: uid_map is 1000 -> host root plus root's range around it"
     is "$(awk '$1 == "Uid:" {print $2}' /proc/$PROBE_PID/status)" 0 "fallback: on the host, the command runs as root"
