@@ -28,10 +28,15 @@ check_read_only_bind() {
     is "$(stat -L -c %i /proc/$PROBE_CAGE/exe)" "$(stat -c %i "$CAGE")" "root: it is the binary itself, not a copy"
     exec 6</proc/$PROBE_CAGE/exe
     stop_probe
-    writable=$(python3 -c 'import os
-try:
-    os.open("/proc/self/fd/6", os.O_WRONLY); print("writable")
-except OSError as e: print(e.strerror)' 2>&1)
+    # ETXTBSY comes before EROFS while any process runs the binary: other tests run it
+    # concurrently, so wait (up to 10 s) for a moment when none does.
+    writable=$(python3 -c 'import errno, os, time
+for attempt in range(200):
+    try:
+        os.open("/proc/self/fd/6", os.O_WRONLY); print("writable"); break
+    except OSError as e:
+        if e.errno != errno.ETXTBSY or attempt == 199: print(e.strerror); break
+        time.sleep(0.05)' 2>&1)
     is "$writable" "Read-only file system" "root: after cage ends, the binary it ran cannot be opened for writing even by host root"
     exec 6<&-
 }
