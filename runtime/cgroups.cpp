@@ -85,7 +85,7 @@ std::string fallback_note(const runtime::Limits& limits)
     if (!limits.pids)
         return "";
     return "; processes are capped by RLIMIT_NPROC " + std::to_string(*limits.pids) + " instead" +
-           (::geteuid() == 0 ? " (which binds no process of host root)" : "");
+           (::geteuid() == 0 ? " (except where the container's user is host root: a bind that cannot be idmapped)" : "");
 }
 
 std::string not_available(const std::vector<std::string>& missing, bool root)

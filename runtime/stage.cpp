@@ -694,11 +694,13 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
 // As root, a start whose binds or layers cannot be idmapped is made again with the container
 // user as host root. Known only once pid 1 exists (the user namespace the layers are idmapped
 // through is its own), and rare enough that a second start costs less than checking first.
+// A caller that already knows (Spec::host_root_maps) starts that way at once.
 Expected<Result> run(const Spec& spec)
 {
     auto started = std::chrono::steady_clock::now();
-    if (auto result = CAGE_TRY(start(spec, started, false)))
-        return *result;
+    if (!spec.host_root_maps || ::getuid() != 0)
+        if (auto result = CAGE_TRY(start(spec, started, false)))
+            return *result;
     if (auto result = CAGE_TRY(start(spec, started, true)))
         return *result;
     return std::unexpected(plain_error("cannot start the container with the container user as host root"));

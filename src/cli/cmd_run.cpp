@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
@@ -38,6 +39,32 @@ std::string describe(std::chrono::milliseconds duration)
     return std::to_string(ms) + "ms";
 }
 
+// Set by before_host_root for the copy of cage it re-executes: exec keeps the pid, so the
+// value tells that copy from a process that merely inherited the variable.
+constexpr const char* host_root_variable = "CAGE_HOST_ROOT_MAPS";
+
+bool reexecuted_for_host_root()
+{
+    const char* value = std::getenv(host_root_variable);
+    bool ours = value && std::to_string(::getpid()) == value;
+    ::unsetenv(host_root_variable);
+    return ours;
+}
+
+// Re-executes cage through a read-only bind of itself (CVE-2019-5736), telling the copy that
+// the container's user is to be host root (see Spec::host_root_maps).
+Expected<void> seal_for_host_root(std::vector<std::string>& argv)
+{
+    std::vector<char*> pointers;
+    for (auto& arg : argv)
+        pointers.push_back(arg.data());
+    pointers.push_back(nullptr);
+    ::setenv(host_root_variable, std::to_string(::getpid()).c_str(), 1);
+    auto sealed = seal_executable(static_cast<int>(argv.size()), pointers.data());
+    ::unsetenv(host_root_variable);  // returned: no re-exec was needed, or it failed
+    return sealed;
+}
+
 // This cage's command line (argv[0] first) and a path systemd-run can execute it by.
 std::pair<std::string, std::vector<std::string>> own_command_line()
 {
@@ -65,6 +92,7 @@ void report_memory(const runtime::Spec& spec, const runtime::Result& result)
 
 int cmd_run(std::span<const std::string> args)
 {
+    bool host_root_maps = reexecuted_for_host_root();
     auto options = parse_run_options(args);
     if (!options)
         return report_failure(options.error());
@@ -86,13 +114,8 @@ int cmd_run(std::span<const std::string> args)
     sandbox::AuditLog audit(*options->name);
     spec->on_denial = [&audit](const seccomp::Denial& denial) { audit.record(denial); };
     auto [exe, argv] = own_command_line();
-    spec->before_host_root = [&argv]() -> Expected<void> {
-        std::vector<char*> pointers;
-        for (auto& arg : argv)
-            pointers.push_back(arg.data());
-        pointers.push_back(nullptr);
-        return seal_executable(static_cast<int>(argv.size()), pointers.data());
-    };
+    spec->before_host_root = [&argv]() { return seal_for_host_root(argv); };
+    spec->host_root_maps = host_root_maps;
     if (auto scoped = cgroups::maybe_reexec_in_scope(spec->limits, exe, std::span(argv).subspan(std::min<std::size_t>(1, argv.size()))); !scoped)
         return report_failure(scoped.error());
     auto result = runtime::run(*spec);

@@ -161,5 +161,16 @@ if [ "$MODE" = root ]; then
     cage_run --workspace "$ram" -- /bin/sh -c 'echo x > /work/by-default'
     is "$(stat -c %u:%g "$ram/by-default")" "0:0" "fallback: what the command writes is host root's"
     is "$(cage_run --workspace "$ram" -- /usr/bin/cage-probe stat /bin/busybox | cut -d' ' -f1,2)" "uid=0 gid=0" "fallback: the layers are still idmapped"
+
+    # The fallback re-executes cage (t-exe-seal), and tells the copy through CAGE_HOST_ROOT_MAPS,
+    # holding the pid that exec keeps, to start with host root's maps at once instead of
+    # finding out again. Only cage's own pid counts: an inherited value changes nothing.
+    own_map='awk "{print \$1, \$2, \$3}" /proc/self/uid_map | tr "\n" ";"'
+    is "$(export CAGE_HOST_ROOT_MAPS=$BASHPID; exec "$CAGE" run --rootfs "$ROOTFS" -- /bin/sh -c "$own_map")" \
+        "$(expected_map 1000 0 "$uid_start" "$uid_count")" "fallback: the re-executed cage (its pid in CAGE_HOST_ROOT_MAPS) maps host root at once"
+    is "$(export CAGE_HOST_ROOT_MAPS=1; exec "$CAGE" run --rootfs "$ROOTFS" -- /bin/sh -c "$own_map")" \
+        "0 $uid_start $uid_count;" "an inherited CAGE_HOST_ROOT_MAPS (not cage's pid) leaves the shifted maps"
+    is "$(CAGE_HOST_ROOT_MAPS=1 "$CAGE" run --rootfs "$ROOTFS" --env CAGE_HOST_ROOT_MAPS -- /bin/sh -c 'echo "[$CAGE_HOST_ROOT_MAPS]"')" "[]" \
+        "CAGE_HOST_ROOT_MAPS is cage's alone: --env cannot pass it into a container"
 fi
 done_testing

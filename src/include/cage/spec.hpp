@@ -104,6 +104,11 @@ struct Spec {
     // the case CVE-2019-5736 is about; the cage CLI re-executes through a read-only bind of
     // itself here (seal_executable). An error ends run() with it.
     std::function<Expected<void>()> before_host_root;
+    // As root: skip the shifted maps and start with the container's user as host root at
+    // once (before_host_root is still called first). For a caller that already knows a bind
+    // cannot be idmapped: the cage CLI sets it in the copy of itself that before_host_root
+    // re-executed, which would otherwise find that out again with a pid 1 of its own.
+    bool host_root_maps = false;
 
     Limits limits;
 };
