@@ -23,6 +23,7 @@
 #include "sandbox/home.hpp"
 #include "sandbox/sandbox.hpp"
 #include "sandbox/warn_once.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace cage::sandbox;
@@ -37,23 +38,6 @@ void write_file(const fs::path& path, const std::string& content)
     std::ofstream out(path);
     out << content;
 }
-
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const char* prefix = "/tmp/cage-unit-sandbox.XXXXXX")
-    {
-        std::string name = prefix;
-        REQUIRE(::mkdtemp(name.data()) != nullptr);
-        path = name;
-    }
-    ~TempDir()
-    {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-};
 
 bool has_key(const Env& env, const std::string& key)
 {
@@ -200,8 +184,8 @@ TEST_CASE("sandbox: data_dir")
 TEST_CASE("sandbox: the account comes from the rootfs /etc/passwd")
 {
     TempDir root;
-    fs::create_directories(root.path / "etc");
-    write_file(root.path / "etc/passwd", passwd_text);
+    fs::create_directories(root / "etc");
+    write_file(root / "etc/passwd", passwd_text);
     auto dev = lookup_account(root.path, 1000);
     CHECK(dev.name == "dev");
     CHECK(dev.home == "/home/dev");
@@ -224,8 +208,8 @@ TEST_CASE("sandbox: the account comes from the rootfs /etc/passwd")
 TEST_CASE("sandbox: without an entry the account defaults to agent or root")
 {
     TempDir root;
-    fs::create_directories(root.path / "etc");
-    write_file(root.path / "etc/passwd", "dev:x:1000:1000::/home/dev:/bin/sh\n");
+    fs::create_directories(root / "etc");
+    write_file(root / "etc/passwd", "dev:x:1000:1000::/home/dev:/bin/sh\n");
     auto missing = lookup_account(root.path, 4242);
     CHECK(missing.name == "agent");
     CHECK(missing.home == "/home/agent");
@@ -240,38 +224,38 @@ TEST_CASE("sandbox: without an entry the account defaults to agent or root")
     CHECK(lookup_account("/nonexistent/rootfs", 0).home == "/root");
     CHECK(lookup_account("/nonexistent/rootfs", 1000).home == "/home/agent");
 
-    fs::create_directories(empty.path / "etc/passwd");  // a directory, not a file
+    fs::create_directories(empty / "etc/passwd");  // a directory, not a file
     CHECK(lookup_account(empty.path, 1000).name == "agent");
 }
 
 TEST_CASE("sandbox: /etc/passwd symlinks are resolved inside the rootfs, never on the host")
 {
     TempDir root;
-    fs::create_directories(root.path / "etc");
-    fs::create_directories(root.path / "data");
-    write_file(root.path / "data/passwd", "inroot:x:0:0::/inroot:/bin/sh\nuser:x:1000:1000::/home/inroot:/bin/sh\n");
+    fs::create_directories(root / "etc");
+    fs::create_directories(root / "data");
+    write_file(root / "data/passwd", "inroot:x:0:0::/inroot:/bin/sh\nuser:x:1000:1000::/home/inroot:/bin/sh\n");
     // /etc/passwd -> /../../etc/passwd resolves to itself inside the rootfs: a loop, so the
     // default account. Resolved on the host it would be the host's /etc/passwd, where uid 1
     // is daemon on Debian.
-    fs::create_symlink("/../../etc/passwd", root.path / "etc/passwd");
+    fs::create_symlink("/../../etc/passwd", root / "etc/passwd");
     auto looped = lookup_account(root.path, 1);
     CHECK(looped.name == "agent");
     CHECK(looped.home == "/home/agent");
 
-    fs::remove(root.path / "etc/passwd");
-    fs::create_symlink("/../../../data/passwd", root.path / "etc/passwd");
+    fs::remove(root / "etc/passwd");
+    fs::create_symlink("/../../../data/passwd", root / "etc/passwd");
     CHECK(lookup_account(root.path, 0).name == "inroot");
     CHECK(lookup_account(root.path, 1000).home == "/home/inroot");
 
-    fs::remove(root.path / "etc/passwd");
-    fs::create_symlink("../../../../../../../../data/passwd", root.path / "etc/passwd");
+    fs::remove(root / "etc/passwd");
+    fs::create_symlink("../../../../../../../../data/passwd", root / "etc/passwd");
     CHECK(lookup_account(root.path, 0).name == "inroot");
 
     // A whole /etc that is an absolute link resolves inside the rootfs too.
-    fs::remove_all(root.path / "etc");
-    fs::create_directories(root.path / "hostetc");
-    write_file(root.path / "hostetc/passwd", "twin:x:0:0::/twin:/bin/sh\n");
-    fs::create_symlink("/hostetc", root.path / "etc");
+    fs::remove_all(root / "etc");
+    fs::create_directories(root / "hostetc");
+    write_file(root / "hostetc/passwd", "twin:x:0:0::/twin:/bin/sh\n");
+    fs::create_symlink("/hostetc", root / "etc");
     CHECK(lookup_account(root.path, 0).name == "twin");
 }
 
@@ -281,8 +265,8 @@ TEST_CASE("sandbox: /etc/passwd symlinks are resolved inside the rootfs, never o
 TEST_CASE("sandbox: a FIFO as /etc/passwd does not hang the lookup")
 {
     TempDir root;
-    fs::create_directories(root.path / "etc");
-    REQUIRE(::mkfifo((root.path / "etc/passwd").c_str(), 0644) == 0);
+    fs::create_directories(root / "etc");
+    REQUIRE(::mkfifo((root / "etc/passwd").c_str(), 0644) == 0);
     pid_t pid = ::fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
@@ -308,14 +292,14 @@ TEST_CASE("sandbox: make_spec turns options into a Spec")
     TempDir rootfs;
     TempDir workspace;
     TempDir volume;
-    fs::create_directories(rootfs.path / "etc");
-    write_file(rootfs.path / "etc/passwd", "dev:x:1000:1000::/home/dev:/bin/sh\n");
+    fs::create_directories(rootfs / "etc");
+    write_file(rootfs / "etc/passwd", "dev:x:1000:1000::/home/dev:/bin/sh\n");
 
     RunOptions options;
-    options.rootfs = rootfs.path.string() + "/";
+    options.rootfs = rootfs.path + "/";
     options.workspace = workspace.path;
     options.workdir = "/src";
-    options.volumes = {{volume.path.string() + "/.", "/data", true}};
+    options.volumes = {{volume.path + "/.", "/data", true}};
     options.env = {"A=1", "TERM"};
     options.command = {"ls", "-la"};
     options.name = "box-1";
@@ -389,14 +373,14 @@ TEST_CASE("sandbox: make_spec passes the limits; --best-effort-limits requires n
 TEST_CASE("sandbox: a warning is said once per state directory, every time where it cannot be recorded")
 {
     TempDir state;
-    auto dir = (state.path / "cage").string();  // made on first use
+    auto dir = (state / "cage").string();  // made on first use
     CHECK(first_time(dir, "limits-warning", "limits are not enforced"));
     CHECK(cage::read_small_file(dir + "/limits-warning") == "limits are not enforced\n");
     CHECK_FALSE(first_time(dir, "limits-warning", "limits are not enforced"));
     CHECK(first_time(dir, "another-warning", "x"));  // each warning has its own marker
 
-    write_file(state.path / "file", "not a directory");
-    auto unwritable = (state.path / "file" / "cage").string();
+    write_file(state / "file", "not a directory");
+    auto unwritable = (state / "file" / "cage").string();
     CHECK(first_time(unwritable, "limits-warning", "x"));
     CHECK(first_time(unwritable, "limits-warning", "x"));
     auto entries = std::distance(fs::directory_iterator(dir), fs::directory_iterator{});
@@ -423,24 +407,24 @@ TEST_CASE("sandbox: make_spec refuses bad names, missing directories and files a
         CHECK_FALSE(with([&](RunOptions& o) { o.name = bad; }).has_value());
         CHECK_FALSE(with([&](RunOptions& o) { o.hostname = bad; }).has_value());
     }
-    auto missing_rootfs = with([&](RunOptions& o) { o.rootfs = (rootfs.path / "missing").string(); });
+    auto missing_rootfs = with([&](RunOptions& o) { o.rootfs = (rootfs / "missing").string(); });
     REQUIRE_FALSE(missing_rootfs.has_value());
     CHECK(missing_rootfs.error().errnum == ENOENT);
     CHECK(missing_rootfs.error().exit_code == 125);
     CHECK_FALSE(missing_rootfs.error().hint.empty());
 
-    write_file(rootfs.path / "file", "x");
-    auto file_rootfs = with([&](RunOptions& o) { o.rootfs = (rootfs.path / "file").string(); });
+    write_file(rootfs / "file", "x");
+    auto file_rootfs = with([&](RunOptions& o) { o.rootfs = (rootfs / "file").string(); });
     REQUIRE_FALSE(file_rootfs.has_value());
     CHECK(file_rootfs.error().errnum == ENOTDIR);
-    auto file_workspace = with([&](RunOptions& o) { o.workspace = (rootfs.path / "file").string(); });
+    auto file_workspace = with([&](RunOptions& o) { o.workspace = (rootfs / "file").string(); });
     REQUIRE_FALSE(file_workspace.has_value());
     CHECK(file_workspace.error().errnum == ENOTDIR);
     auto missing_volume = with([&](RunOptions& o) { o.volumes = {{"/nonexistent/volume", "/v", false}}; });
     REQUIRE_FALSE(missing_volume.has_value());
     CHECK(missing_volume.error().errnum == ENOENT);
     // A file is a valid volume source (a file bind mount).
-    auto file_volume = with([&](RunOptions& o) { o.volumes = {{(rootfs.path / "file").string(), "/f", false}}; });
+    auto file_volume = with([&](RunOptions& o) { o.volumes = {{(rootfs / "file").string(), "/f", false}}; });
     CHECK(file_volume.has_value());
 }
 

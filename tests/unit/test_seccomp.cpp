@@ -21,6 +21,7 @@
 #include "runtime/seccomp.hpp"
 #include "sandbox/audit.hpp"
 #include "seccomp/profile.hpp"
+#include "temp_dir.hpp"
 
 using namespace cage;
 using seccomp::Filter;
@@ -72,17 +73,6 @@ std::string error_of(const std::string& text, const std::string& origin = "test.
     REQUIRE_FALSE(policy);
     return policy.error().message();
 }
-
-struct TempDir {
-    std::string path;
-    TempDir()
-    {
-        char name[] = "/tmp/cage-unit-XXXXXX";
-        REQUIRE(::mkdtemp(name));
-        path = name;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-};
 
 }  // namespace
 
@@ -309,7 +299,7 @@ TEST_CASE("profile: names are the built-in profiles or files")
 
 TEST_CASE("profile cache: stored once, used after, and a damaged entry is compiled again")
 {
-    TempDir cache;
+    TempDir cache{"cage-unit-seccomp"};
     profile::ProfileText text{"test.yaml", "extends: default\nerrno:\n  EACCES: [getppid]\n"};
     auto first = profile::compiled_filter(text, cache.path);
     REQUIRE(first);
