@@ -6,6 +6,8 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,9 +88,30 @@ std::string lookup_path(const std::vector<std::string>& env)
     return "/usr/local/bin:/usr/bin:/bin";
 }
 
+// What the user can do about a refused execve. EACCES covers three unrelated causes, told
+// apart here: a directory, a file without an execute bit, and a noexec file system.
+std::string exec_hint(const std::string& command, int errnum)
+{
+    if (errnum == ENOEXEC)
+        return "it is not a program this machine runs: another architecture, or a script without a #! line";
+    struct stat st{};
+    if (errnum != EACCES || ::stat(command.c_str(), &st) < 0)
+        return {};
+    if (S_ISDIR(st.st_mode))
+        return "it is a directory";
+    if (!S_ISREG(st.st_mode))
+        return "it is not a regular file";
+    if ((st.st_mode & 0111) == 0)
+        return "it has no execute permission: chmod +x it";
+    struct statvfs vfs{};
+    if (::statvfs(command.c_str(), &vfs) == 0 && (vfs.f_flag & ST_NOEXEC))
+        return "its file system is mounted noexec";
+    return {};
+}
+
 Error exec_error(const std::string& command, int errnum)
 {
-    Error error{"cannot execute the command", errnum, command, {}, exit_not_executable};
+    Error error{"cannot execute the command", errnum, command, exec_hint(command, errnum), exit_not_executable};
     if (errnum == ENOENT) {
         error.what = "command not found";
         error.errnum = 0;

@@ -19,8 +19,18 @@ is "$(status_of cage_run -- /usr/bin/cage-probe kill-self 15)" 143 "killed by SI
 is "$(status_of cage_run -- nosuch-command)" 127 "a missing command: 127"
 one_line_error "a missing command" "^cage: command not found \[nosuch-command\]" cage_run -- nosuch-command
 is "$(status_of cage_run -- /etc/passwd)" 126 "a file that is not executable: 126"
-one_line_error "a non-executable file" "^cage: cannot execute the command: Permission denied \[/etc/passwd\]$" cage_run -- /etc/passwd
+one_line_error "a non-executable file" "^cage: cannot execute the command: Permission denied \[/etc/passwd\]; it has no execute permission: chmod \+x it$" cage_run -- /etc/passwd
 is "$(status_of cage_run -- /etc)" 126 "a directory: 126"
+one_line_error "a directory" "^cage: cannot execute the command: Permission denied \[/etc\]; it is a directory$" cage_run -- /etc
+printf '\001\002\003garbage\n' >"$WORKSPACE/garbage" && chmod 755 "$WORKSPACE/garbage" && chown "$CAGE_UID:$CAGE_GID" "$WORKSPACE/garbage"
+is "$(status_of cage_run -- /work/garbage)" 126 "a file no kernel loader takes (ENOEXEC): 126"
+one_line_error "a file no kernel loader takes" "^cage: cannot execute the command: Exec format error \[/work/garbage\]; it is not a program this machine runs" cage_run -- /work/garbage
+# A workspace on a noexec file system: the bind keeps the flag, and the error names it.
+noexec=$(scratch_dir)/noexec
+mkdir "$noexec" && mount -t tmpfs -o noexec,mode=0777 tmpfs "$noexec" && on_exit "umount '$noexec'" || bail "cannot mount a noexec tmpfs"
+printf '#!/bin/sh\necho ran\n' >"$noexec/script" && chmod 755 "$noexec/script"
+is "$(status_of cage_run -w "$noexec" -- /work/script)" 126 "a script on a noexec file system: 126"
+one_line_error "a script on a noexec file system" "^cage: cannot execute the command: Permission denied \[/work/script\]; its file system is mounted noexec$" cage_run -w "$noexec" -- /work/script
 is "$(status_of as_user "$CAGE" run --rootfs /nonexistent-rootfs -- true)" 125 "a missing rootfs: 125"
 one_line_error "a missing rootfs" "^cage: cannot use the root filesystem: No such file or directory \[/nonexistent-rootfs\]" as_user "$CAGE" run --rootfs /nonexistent-rootfs -- true
 is "$(status_of cage_run -w /nonexistent-ws -- true)" 125 "a missing workspace: 125"
