@@ -25,12 +25,17 @@ one_line_error "a directory" "^cage: cannot execute the command: Permission deni
 printf '\001\002\003garbage\n' >"$WORKSPACE/garbage" && chmod 755 "$WORKSPACE/garbage" && chown "$CAGE_UID:$CAGE_GID" "$WORKSPACE/garbage"
 is "$(status_of cage_run -- /work/garbage)" 126 "a file no kernel loader takes (ENOEXEC): 126"
 one_line_error "a file no kernel loader takes" "^cage: cannot execute the command: Exec format error \[/work/garbage\]; it is not a program this machine runs" cage_run -- /work/garbage
-# A workspace on a noexec file system: the bind keeps the flag, and the error names it.
-noexec=$(scratch_dir)/noexec
-mkdir "$noexec" && mount -t tmpfs -o noexec,mode=0777 tmpfs "$noexec" && on_exit "umount '$noexec'" || bail "cannot mount a noexec tmpfs"
-printf '#!/bin/sh\necho ran\n' >"$noexec/script" && chmod 755 "$noexec/script"
-is "$(status_of cage_run -w "$noexec" -- /work/script)" 126 "a script on a noexec file system: 126"
-one_line_error "a script on a noexec file system" "^cage: cannot execute the command: Permission denied \[/work/script\]; its file system is mounted noexec$" cage_run -w "$noexec" -- /work/script
+# A workspace on a noexec file system: the bind keeps the flag, and the error names it. (The
+# tmpfs is mounted in a mount namespace of its own: other tests count the host's mounts.)
+noexec=$(scratch_dir)
+on_noexec_tmpfs() {
+    unshare -m --propagation private sh -c 'mount -t tmpfs -o noexec,mode=0777 tmpfs "$1" &&
+        printf "#!/bin/sh\necho ran\n" >"$1/script" && chmod 755 "$1/script" && shift && exec "$@"' \
+        sh "$noexec" "$@"
+}
+is "$(status_of on_noexec_tmpfs "${AS_USER[@]}" "$CAGE" run --rootfs "$ROOTFS" -w "$noexec" -- /work/script)" 126 "a script on a noexec file system: 126"
+one_line_error "a script on a noexec file system" "^cage: cannot execute the command: Permission denied \[/work/script\]; its file system is mounted noexec$" \
+    on_noexec_tmpfs "${AS_USER[@]}" "$CAGE" run --rootfs "$ROOTFS" -w "$noexec" -- /work/script
 is "$(status_of as_user "$CAGE" run --rootfs /nonexistent-rootfs -- true)" 125 "a missing rootfs: 125"
 one_line_error "a missing rootfs" "^cage: cannot use the root filesystem: No such file or directory \[/nonexistent-rootfs\]" as_user "$CAGE" run --rootfs /nonexistent-rootfs -- true
 is "$(status_of cage_run -w /nonexistent-ws -- true)" 125 "a missing workspace: 125"
