@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,7 +43,14 @@ void close_all_but(std::vector<int> keep)
     sys::close_range(next, ~0U, 0);
 }
 
-[[noreturn]] void janitor_main(int pipe_fd, const std::vector<int>& keep, const std::function<void()>& cleanup)
+// What cage tells its janitor, one message each.
+struct JanitorMessage {
+    char kind = 0;  // 'w': watch the group; 'd': done
+    GroupId group;
+};
+
+[[noreturn]] void janitor_main(int pipe_fd, const std::vector<int>& keep,
+                               const std::function<void(std::optional<GroupId>)>& cleanup)
 {
     ::setsid();
     ::prctl(PR_SET_NAME, "cage-cgroup-gc", 0, 0, 0);
@@ -53,10 +61,17 @@ void close_all_but(std::vector<int> keep)
     int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
     for (int fd = 0; fd <= 2 && null >= 0; ++fd)
         ::dup2(null, fd);
-    char byte;
-    while (::read(pipe_fd, &byte, 1) != 0 && errno == EINTR) {
+    std::optional<GroupId> group;
+    JanitorMessage message;
+    ssize_t got;
+    while ((got = ::read(pipe_fd, &message, sizeof(message))) != 0) {
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got != sizeof(message) || message.kind == 'd')
+            ::_exit(0);
+        group = message.group;
     }
-    cleanup();
+    cleanup(group);
     ::_exit(0);
 }
 
@@ -125,11 +140,24 @@ bool make_group(int parent, const std::string& name)
     return ::unlinkat(parent, name.c_str(), AT_REMOVEDIR) == 0 && ::mkdirat(parent, name.c_str(), 0755) == 0;
 }
 
-bool remove_group(int parent, const std::string& name)
+std::optional<GroupId> group_id(int dir)
 {
+    struct stat st{};
+    if (::fstat(dir, &st) < 0)
+        return std::nullopt;
+    return GroupId{st.st_dev, st.st_ino};
+}
+
+bool remove_group(int parent, const std::string& name, std::optional<GroupId> only)
+{
+    if (!only)
+        return ::unlinkat(parent, name.c_str(), AT_REMOVEDIR) == 0 || errno == ENOENT;
     UniqueFd dir = open_group(parent, name);
     if (!dir)
         return errno == ENOENT;
+    auto found = group_id(dir.get());
+    if (found && (found->device != only->device || found->inode != only->inode))
+        return true;  // not ours: a later group of the same name
     auto give_up = std::chrono::steady_clock::now() + 10s;
     // Again and again: without cgroup.kill (v1), a process can fork between the read of
     // cgroup.procs and the kills, and its child is not in the list.
@@ -147,11 +175,13 @@ bool remove_group(int parent, const std::string& name)
     return true;
 }
 
-Expected<UniqueFd> start_janitor(std::vector<int> keep, std::function<void()> cleanup)
+Expected<Janitor> Janitor::start(std::vector<int> keep, std::function<void(std::optional<GroupId>)> cleanup)
 {
+    // A socket rather than a pipe: send() with MSG_NOSIGNAL cannot raise SIGPIPE in a program
+    // embedding libcage should the janitor be gone; SEQPACKET keeps each message whole.
     int ends[2];
-    if (::pipe2(ends, O_CLOEXEC) < 0)
-        return std::unexpected(errno_error("create the cgroup janitor's pipe"));
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) < 0)
+        return std::unexpected(errno_error("create the cgroup janitor's socket"));
     UniqueFd read_end(ends[0]), write_end(ends[1]);
     pid_t child = ::fork();
     if (child < 0)
@@ -163,7 +193,20 @@ Expected<UniqueFd> start_janitor(std::vector<int> keep, std::function<void()> cl
         ::_exit(0);
     }
     ::waitpid(child, nullptr, 0);
-    return write_end;
+    return Janitor(std::move(write_end));
+}
+
+void Janitor::watch(const GroupId& group)
+{
+    JanitorMessage message{'w', group};
+    (void)!::send(pipe_.get(), &message, sizeof(message), MSG_NOSIGNAL);
+}
+
+void Janitor::done()
+{
+    JanitorMessage message{'d', {}};
+    (void)!::send(pipe_.get(), &message, sizeof(message), MSG_NOSIGNAL);
+    pipe_.reset();
 }
 
 }  // namespace cage::cgroups

@@ -32,13 +32,37 @@ bool populated(int dir);
 // mkdirat(parent, name); a directory of that name left by a dead cage with the same pid
 // (ours by name) is taken over when it is empty. Sets errno on failure.
 bool make_group(int parent, const std::string& name);
-// Kill everything in parent/name until it is empty, then rmdir it (which can still be EBUSY
-// for a moment after the last exit). A missing directory counts as removed.
-bool remove_group(int parent, const std::string& name);
+// Which directory a group is. The name alone does not say: cage-PID is made again by a
+// second start in the same process (run()'s fallback) or by the cage it re-executes.
+struct GroupId {
+    dev_t device = 0;
+    ino_t inode = 0;
+};
+std::optional<GroupId> group_id(int dir);
 
-// Runs cleanup in a detached process, "cage-cgroup-gc", once this cage is gone however it
-// ended, or once the returned descriptor is closed (after cage cleaned up by itself, so the
-// janitor finds nothing left). Only the descriptors in keep stay open in it.
-Expected<UniqueFd> start_janitor(std::vector<int> keep, std::function<void()> cleanup);
+// With ONLY (the group's identity): kill everything in parent/name until it is empty, then
+// rmdir it (which can still be EBUSY for a moment after the last exit); a directory of that
+// name that is another group is left alone. Without: rmdir it only if it is empty, killing
+// nothing. Either way a missing directory counts as removed.
+bool remove_group(int parent, const std::string& name, std::optional<GroupId> only);
+
+// A detached process, "cage-cgroup-gc", that removes the container's group when cage dies
+// before it could, however it dies. It is started before the group exists (a kill between
+// the mkdir and its fork would leave the group behind) and told the group's identity once it
+// does; told done() when cage removed the group itself, it leaves everything alone, so that a
+// later group of the same name is never touched. cleanup runs in it, with the identity if it
+// was told one. Only the descriptors in keep stay open in it.
+class Janitor {
+public:
+    Janitor() = default;  // none started
+    static Expected<Janitor> start(std::vector<int> keep, std::function<void(std::optional<GroupId>)> cleanup);
+    void watch(const GroupId& group);  // the group exists
+    void done();                       // cage removed the group: nothing left to do
+    explicit operator bool() const { return static_cast<bool>(pipe_); }
+
+private:
+    explicit Janitor(UniqueFd pipe) : pipe_(std::move(pipe)) {}
+    UniqueFd pipe_;  // a socket; closed without done(): cage is gone
+};
 
 }  // namespace cage::cgroups

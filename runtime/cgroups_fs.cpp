@@ -2,9 +2,10 @@
 // directory fd, processes placed by clone3(CLONE_INTO_CGROUP), removed at exit.
 //
 // A killed cage cannot remove its cgroup, so a janitor (a detached double-forked child,
-// "cage-cgroup-gc", cgroups_dir.cpp) waits for the end of a pipe cage holds: when cage is
-// gone, however it ended, the janitor kills what is left in the cgroup and removes it. After
-// a normal exit cage has done that itself and the janitor finds nothing to do.
+// "cage-cgroup-gc", cgroups_dir.cpp), started before the cgroup is made, waits on a socket
+// cage holds: when cage is gone, however it ended, the janitor kills what is left in the
+// cgroup and removes it. After a normal exit cage has done that itself and tells the janitor,
+// which then touches nothing.
 #include "runtime/cgroups.hpp"
 
 #include <fcntl.h>
@@ -32,14 +33,16 @@ public:
 
     Expected<void> create(const runtime::Limits& limits, const std::vector<std::string>& enabled)
     {
+        janitor_ = CAGE_TRY(Janitor::start({parent_.get()}, [parent = parent_.get(), name = name_](auto group) {
+            remove_group(parent, name, group);
+        }));
         if (!make_group(parent_.get(), name_))
             return std::unexpected(errno_error("create the container's cgroup", path_));
         dir_ = UniqueFd(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir_)
             return std::unexpected(errno_error("open the container's cgroup", path_));
-        janitor_ = CAGE_TRY(start_janitor({parent_.get()}, [parent = parent_.get(), name = name_] {
-            remove_group(parent, name);
-        }));
+        if (auto group = group_id(dir_.get()))
+            janitor_.watch(*group);
         auto on = [&](const char* controller) { return std::ranges::find(enabled, controller) != enabled.end(); };
         if (on("memory"))
             CAGE_TRY(write_memory(limits));
@@ -77,11 +80,12 @@ public:
 
     Expected<void> destroy() override
     {
-        if (!dir_)
-            return {};
+        if (!janitor_)
+            return {};  // nothing made, or already removed
+        auto group = dir_ ? group_id(dir_.get()) : std::nullopt;
         dir_.reset();
-        bool removed = remove_group(parent_.get(), name_);
-        janitor_.reset();  // the janitor wakes, finds no cgroup, and exits
+        bool removed = remove_group(parent_.get(), name_, group);
+        janitor_.done();
         if (!removed)
             return std::unexpected(errno_error("remove the container's cgroup", path_));
         return {};
@@ -122,7 +126,7 @@ private:
     std::string name_;
     std::string path_;
     UniqueFd dir_;
-    UniqueFd janitor_;
+    Janitor janitor_;
     bool pids_enforced_ = false;
     std::uint64_t pids_ = 0;
 };

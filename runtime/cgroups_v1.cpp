@@ -1,10 +1,10 @@
 // The cgroup v1 pids driver: root on a host without a usable cgroup v2 (cgroup v1 or hybrid).
 //
-// Why not RLIMIT_NPROC, as rootless: as root the container's user maps to host uid 0, and the
-// kernel never refuses a fork over RLIMIT_NPROC to a process whose real user is host root
-// (copy_process() in kernel/fork.c: `p->real_cred->user != INIT_USER`), whatever the user
-// namespace or the capabilities. Mapping the container user to another host uid instead
-// would make every file it writes to the workspace someone else's.
+// Why not RLIMIT_NPROC, as rootless: where a bind cannot be idmapped, the container's user
+// is host root (see runtime::run), and the kernel never refuses a fork over RLIMIT_NPROC to a
+// process whose real user is host root (copy_process() in kernel/fork.c:
+// `p->real_cred->user != INIT_USER`), whatever the user namespace or the capabilities. The
+// group binds both cases alike.
 //
 // So the container gets a group of its own in the pids hierarchy, below the one cage runs
 // in: /sys/fs/cgroup/pids/<own>/cage/cage-PID, with pids.max. clone3(CLONE_INTO_CGROUP) takes
@@ -42,9 +42,9 @@ constexpr int attempts = 5;
 
 // The group, then "cage" unless it has a pids.max of its own (rmdir fails while another
 // container's group is in it; a cage making one there meanwhile makes "cage" again).
-bool remove_all(int base, int parent, const std::string& name)
+bool remove_all(int base, int parent, const std::string& name, std::optional<GroupId> only)
 {
-    bool removed = remove_group(parent, name);
+    bool removed = remove_group(parent, name, only);
     int saved = errno;
     if (read_at(parent, "pids.max") == "max\n")
         ::unlinkat(base, parent_name, AT_REMOVEDIR);
@@ -84,17 +84,21 @@ public:
     // After clone3 (made_late): the group, its janitor and its limit.
     Expected<void> make_late() override
     {
+        // The janitor finds the group through the base: "cage" may be made again meanwhile.
+        janitor_ = CAGE_TRY(Janitor::start({base_.get()}, [base = base_.get(), name = name_](auto group) {
+            UniqueFd parent(::openat(base, parent_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+            if (parent)
+                remove_all(base, parent.get(), name, group);
+        }));
         CAGE_TRY(make_parent_and_group());
         dir_ = UniqueFd(::openat(parent_.get(), name_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dir_)
             return std::unexpected(errno_error("open the container's cgroup", path_));
+        if (auto group = group_id(dir_.get()))
+            janitor_.watch(*group);
         tasks_ = UniqueFd(::openat(dir_.get(), "tasks", O_WRONLY | O_CLOEXEC));
         if (!tasks_)
             return std::unexpected(errno_error("open the container's cgroup", path_ + "/tasks"));
-        janitor_ = CAGE_TRY(start_janitor({base_.get(), parent_.get()},
-                                          [base = base_.get(), parent = parent_.get(), name = name_] {
-                                              remove_all(base, parent, name);
-                                          }));
         return set_limit(dir_.get(), path_, "pids.max", std::to_string(pids_));
     }
 
@@ -110,12 +114,13 @@ public:
 
     Expected<void> destroy() override
     {
-        if (!dir_)
-            return {};
+        if (!janitor_)
+            return {};  // nothing made, or already removed
+        auto group = dir_ ? group_id(dir_.get()) : std::nullopt;
         dir_.reset();
         tasks_.reset();
-        bool removed = remove_all(base_.get(), parent_.get(), name_);
-        janitor_.reset();  // the janitor wakes, finds nothing, and exits
+        bool removed = !parent_ || remove_all(base_.get(), parent_.get(), name_, group);
+        janitor_.done();
         if (!removed)
             return std::unexpected(errno_error("remove the container's cgroup", path_));
         return {};
@@ -146,7 +151,7 @@ private:
     UniqueFd parent_;
     UniqueFd dir_;
     UniqueFd tasks_;
-    UniqueFd janitor_;
+    Janitor janitor_;
 };
 
 }  // namespace

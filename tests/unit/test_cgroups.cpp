@@ -2,12 +2,21 @@
 // flat-keyed files, the systemd-run command line; src/cli: sizes, CPUs and limit options.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "cli/options.hpp"
 #include "runtime/cgroups.hpp"
+#include "runtime/cgroups_dir.hpp"
+#include "runtime/fd.hpp"
 #include "sandbox/sandbox.hpp"
+#include "temp_dir.hpp"
 
 using namespace cage::cgroups;
 using Args = std::vector<std::string>;
@@ -220,4 +229,86 @@ TEST_CASE("options: limit options fill the Limits and mark what was asked for")
         CAPTURE(bad[1]);
         CHECK_FALSE(cage::cli::parse_run_options(bad).has_value());
     }
+}
+
+// The janitor of a group removes it by name once cage is gone; by then a later start of the
+// same pid (run()'s fallback, or the cage it re-executed) may have made its own group of
+// that name. A plain directory stands in for the cgroup: removal is the same rmdir.
+TEST_CASE("cgroups: a janitor removes only the group it was started for, not a later one of its name")
+{
+    TempDir parent_dir{"cage-unit-cgroups"};
+    cage::UniqueFd parent(::open(parent_dir.path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(parent);
+    REQUIRE(make_group(parent.get(), "cage-42"));
+    cage::UniqueFd first_dir(::openat(parent.get(), "cage-42", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    auto first = group_id(first_dir.get());
+    REQUIRE(first);
+    // The first group is gone from its name (kept under another, so that the second cannot
+    // get its inode number back) and a second one takes the name.
+    REQUIRE(::renameat(parent.get(), "cage-42", parent.get(), "first") == 0);
+    REQUIRE(make_group(parent.get(), "cage-42"));
+    CHECK(remove_group(parent.get(), "cage-42", first));
+    CHECK(std::filesystem::is_directory(parent_dir / "cage-42"));  // the later group stays
+    cage::UniqueFd second_dir(::openat(parent.get(), "cage-42", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    CHECK(remove_group(parent.get(), "cage-42", group_id(second_dir.get())));
+    CHECK_FALSE(std::filesystem::exists(parent_dir / "cage-42"));  // its own one goes
+    CHECK(remove_group(parent.get(), "cage-42", first));  // nothing there: counts as removed
+
+    // Without an identity only an empty directory goes (nothing is killed).
+    REQUIRE(make_group(parent.get(), "cage-43"));
+    { std::FILE* f = std::fopen((parent_dir / "cage-43" / "x").c_str(), "w"); REQUIRE(f); std::fclose(f); }
+    CHECK_FALSE(remove_group(parent.get(), "cage-43", std::nullopt));
+    CHECK(std::filesystem::is_directory(parent_dir / "cage-43"));
+    std::filesystem::remove(parent_dir / "cage-43" / "x");
+    CHECK(remove_group(parent.get(), "cage-43", std::nullopt));
+    CHECK_FALSE(std::filesystem::exists(parent_dir / "cage-43"));
+}
+
+namespace {
+// Waits up to 5 s for PATH to appear; its content.
+std::string wait_for_file(const std::filesystem::path& path)
+{
+    for (int i = 0; i < 500 && !std::filesystem::exists(path); ++i)
+        ::usleep(10000);
+    std::string content;
+    if (std::FILE* f = std::fopen(path.c_str(), "r")) {
+        char buffer[64] = {};
+        content.assign(buffer, std::fread(buffer, 1, sizeof(buffer) - 1, f));
+        std::fclose(f);
+    }
+    return content;
+}
+}  // namespace
+
+TEST_CASE("cgroups: the janitor cleans up after a cage that is gone, and does nothing after done()")
+{
+    TempDir dir{"cage-unit-janitor"};
+    auto report = [&dir](const char* name) {
+        return [path = (dir / name).string()](std::optional<GroupId> group) {
+            if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+                std::fprintf(f, "%s", group ? std::to_string(group->inode).c_str() : "none");
+                std::fclose(f);
+            }
+        };
+    };
+    {
+        auto janitor = Janitor::start({}, report("gone-watched"));
+        REQUIRE(janitor);
+        janitor->watch(GroupId{1, 4242});
+    }  // closed without done(): as when cage dies
+    CHECK(wait_for_file(dir / "gone-watched") == "4242");
+    {
+        auto janitor = Janitor::start({}, report("gone-early"));
+        REQUIRE(janitor);
+    }  // cage died before the group existed: cleanup without an identity
+    CHECK(wait_for_file(dir / "gone-early") == "none");
+    {
+        auto janitor = Janitor::start({}, report("done"));
+        REQUIRE(janitor);
+        janitor->watch(GroupId{1, 4243});
+        janitor->done();
+    }
+    // Give it the time it took the others, then some: it must have exited without a word.
+    ::usleep(300000);
+    CHECK_FALSE(std::filesystem::exists(dir / "done"));
 }
