@@ -148,6 +148,20 @@ done_testing() {
 WORKSPACE=$(scratch_dir)
 cd "$WORKSPACE" || bail "cannot enter $WORKSPACE"
 
+# state_dirs: what cage may leave on the host's disk, to compare before and after. Entries
+# named after cage that the cage user created in the temporary directories since the test
+# started (the test's own scratch directories aside; other activity on the machine is not
+# ours to judge), and cage's kept containers.
+STARTED=$(mktemp /tmp/cage-test-started.XXXXXX)
+echo "$STARTED" >>"$_tap_scratch_list"
+state_dirs() {
+    local home
+    home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
+    find /tmp /var/tmp "${XDG_RUNTIME_DIR:-/run/user/$CAGE_UID}" -mindepth 1 -maxdepth 1 -user "$CAGE_UID" \
+        -newer "$STARTED" -name '*cage*' ! -name 'cage-test*' 2>/dev/null | sort
+    ls -A "$home/.local/share/cage/containers" /var/lib/cage/containers 2>/dev/null
+}
+
 # start_probe [cage run options...] [-- SHELL-SNIPPET]: start, in the background, a container
 # whose command ends as `cage-probe sleep 60 TOKEN` (after SHELL-SNIPPET, run by /bin/sh, if
 # given), and set PROBE_PID (its host pid), PROBE_INIT (cage's pid 1) and PROBE_CAGE (the cage

@@ -4,18 +4,6 @@
 . "$(dirname "$0")/lib.sh"
 
 # host_state: what must be the same before and after a container: mounts and directories.
-# Entries named after cage that the cage user created in the temporary directories since the
-# test started (the test's own scratch directories aside; other activity on the machine is
-# not ours to judge), and cage's own data directories.
-STARTED=$WORKSPACE/.started
-touch "$STARTED"
-state_dirs() {
-    local home
-    home=$(getent passwd "$CAGE_USER" | cut -d: -f6)
-    find /tmp /var/tmp "${XDG_RUNTIME_DIR:-/run/user/$CAGE_UID}" -mindepth 1 -maxdepth 1 -user "$CAGE_UID" \
-        -newer "$STARTED" -name '*cage*' ! -name 'cage-test*' 2>/dev/null | sort
-    ls -A "$home/.local/share/cage/containers" /var/lib/cage/containers 2>/dev/null
-}
 host_state() { echo "mounts=$(wc -l < /proc/self/mountinfo)"; state_dirs; }
 alive() { kill -0 "$1" 2>/dev/null && [ "$(awk '$1 == "State:" {print $2}' /proc/$1/status 2>/dev/null)" != Z ]; }
 token_procs() { pgrep -f -- "$1" | grep -v "^$$\$" || true; }
