@@ -49,13 +49,13 @@ struct JanitorMessage {
     GroupId group;
 };
 
-[[noreturn]] void janitor_main(int pipe_fd, const std::vector<int>& keep,
+[[noreturn]] void janitor_main(int socket_fd, const std::vector<int>& keep,
                                const std::function<void(std::optional<GroupId>)>& cleanup)
 {
     ::setsid();
     ::prctl(PR_SET_NAME, "cage-cgroup-gc", 0, 0, 0);
     auto kept = keep;
-    kept.push_back(pipe_fd);
+    kept.push_back(socket_fd);
     close_all_but(kept);
     // Holding the caller's stdout would keep `$(cage run ...)` waiting.
     int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
@@ -64,7 +64,7 @@ struct JanitorMessage {
     std::optional<GroupId> group;
     JanitorMessage message;
     ssize_t got;
-    while ((got = ::read(pipe_fd, &message, sizeof(message))) != 0) {
+    while ((got = ::read(socket_fd, &message, sizeof(message))) != 0) {
         if (got < 0 && errno == EINTR)
             continue;
         if (got != sizeof(message) || message.kind == 'd')
@@ -199,14 +199,14 @@ Expected<Janitor> Janitor::start(std::vector<int> keep, std::function<void(std::
 void Janitor::watch(const GroupId& group)
 {
     JanitorMessage message{'w', group};
-    (void)!::send(pipe_.get(), &message, sizeof(message), MSG_NOSIGNAL);
+    (void)!::send(socket_.get(), &message, sizeof(message), MSG_NOSIGNAL);
 }
 
 void Janitor::done()
 {
     JanitorMessage message{'d', {}};
-    (void)!::send(pipe_.get(), &message, sizeof(message), MSG_NOSIGNAL);
-    pipe_.reset();
+    (void)!::send(socket_.get(), &message, sizeof(message), MSG_NOSIGNAL);
+    socket_.reset();
 }
 
 }  // namespace cage::cgroups

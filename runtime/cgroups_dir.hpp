@@ -58,11 +58,11 @@ public:
     static Expected<Janitor> start(std::vector<int> keep, std::function<void(std::optional<GroupId>)> cleanup);
     void watch(const GroupId& group);  // the group exists
     void done();                       // cage removed the group: nothing left to do
-    explicit operator bool() const { return static_cast<bool>(pipe_); }
+    explicit operator bool() const { return static_cast<bool>(socket_); }
 
 private:
-    explicit Janitor(UniqueFd pipe) : pipe_(std::move(pipe)) {}
-    UniqueFd pipe_;  // a socket; closed without done(): cage is gone
+    explicit Janitor(UniqueFd socket) : socket_(std::move(socket)) {}
+    UniqueFd socket_;  // closed without done(): cage is gone
 };
 
 }  // namespace cage::cgroups

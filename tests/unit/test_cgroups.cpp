@@ -284,10 +284,13 @@ TEST_CASE("cgroups: the janitor cleans up after a cage that is gone, and does no
 {
     TempDir dir{"cage-unit-janitor"};
     auto report = [&dir](const char* name) {
+        // Written under another name, then renamed: wait_for_file must never see it empty.
         return [path = (dir / name).string()](std::optional<GroupId> group) {
-            if (std::FILE* f = std::fopen(path.c_str(), "w")) {
+            std::string partial = path + ".partial";
+            if (std::FILE* f = std::fopen(partial.c_str(), "w")) {
                 std::fprintf(f, "%s", group ? std::to_string(group->inode).c_str() : "none");
                 std::fclose(f);
+                std::rename(partial.c_str(), path.c_str());
             }
         };
     };
