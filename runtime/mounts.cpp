@@ -228,7 +228,7 @@ Expected<void> mount_sys(int root_fd, runtime::Network network)
     constexpr std::uint64_t attributes = MOUNT_ATTR_RDONLY | nosuid_nodev_noexec;
     // A new sysfs needs a network namespace of our own; with the host's network the host's
     // /sys is bound read-only instead.
-    if (network == runtime::Network::none) {
+    if (network != runtime::Network::host) {
         auto sys = CAGE_TRY(new_filesystem("sysfs", {}, attributes));
         return attach(sys.get(), target.get(), "/sys");
     }
@@ -271,6 +271,22 @@ Expected<void> bind_into_root(int root_fd, int tree_fd, const runtime::Bind& bin
         attributes |= MOUNT_ATTR_RDONLY;
     CAGE_TRY(set_attributes(tree_fd, attributes, true));
     return attach(tree_fd, target->get(), bind.destination);
+}
+
+Expected<void> file_into_root(int root_fd, const std::string& destination, std::string_view content,
+                              const Options& owner)
+{
+    auto filesystem = CAGE_TRY(new_filesystem("tmpfs", with({{"mode", "0755"}, {"nr_inodes", "2"}}, owner),
+                                              nosuid_nodev_noexec));
+    UniqueFd file(::openat(filesystem.get(), "file", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    if (!file)
+        return std::unexpected(errno_error("create the file to mount", destination));
+    if (::fchmod(file.get(), 0644) < 0 ||  // the umask is the caller's
+        ::write(file.get(), content.data(), content.size()) != static_cast<ssize_t>(content.size()))
+        return std::unexpected(errno_error("write the file to mount", destination));
+    // Only the file is mounted: the tmpfs's root directory is reachable from nowhere.
+    auto tree = CAGE_TRY(clone_tree(filesystem.get(), "file", false));
+    return bind_into_root(root_fd, tree.get(), runtime::Bind{"", destination, true});
 }
 
 }  // namespace cage::mounts

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -77,5 +78,10 @@ Options with(Options options, const Options& more);
 // Bind a cloned tree (from clone_tree) at destination inside the root; a directory or a file
 // target is created to match the source.
 Expected<void> bind_into_root(int root_fd, int tree_fd, const runtime::Bind& bind);
+
+// A read-only file holding CONTENT at destination inside the root (created when missing), on
+// a detached tmpfs of its own that OWNER's options make container root's.
+Expected<void> file_into_root(int root_fd, const std::string& destination, std::string_view content,
+                              const Options& owner);
 
 }  // namespace cage::mounts

@@ -17,7 +17,10 @@ bool sysctl_is(const char* path, const char* value)
 
 std::uint64_t clone_flags(const runtime::Spec& spec)
 {
-    return CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP | made_by_pid1(spec);
+    // slirp4netns joins the network namespace as soon as the maps are written: clone3 makes it,
+    // not pid 1 some time later.
+    std::uint64_t network = spec.network == runtime::Network::slirp4netns ? CLONE_NEWNET : 0;
+    return CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWCGROUP | network | made_by_pid1(spec);
 }
 
 std::uint64_t made_by_pid1(const runtime::Spec& spec)

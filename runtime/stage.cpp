@@ -61,6 +61,7 @@
 #include "runtime/sync.hpp"
 #include "runtime/sys.hpp"
 #include "runtime/terminal.hpp"
+#include "runtime/usernet.hpp"
 #include "runtime/util.hpp"
 
 extern char** environ;
@@ -83,7 +84,20 @@ struct Prepared {
     seccomp::Filter audited_filter;  // spec.seccomp with refusals sent to the supervisor
     std::unique_ptr<cgroups::Manager> cgroup;  // limits written; removed when this goes
     std::uint64_t made_by_pid1 = 0;  // namespaces pid 1 unshares itself (namespaces::made_by_pid1)
+    std::string resolv_conf;         // the container's /etc/resolv.conf; empty: the image's
 };
+
+// Spec::resolv_conf, or what the network calls for.
+std::string resolv_conf_of(const Spec& spec)
+{
+    if (spec.resolv_conf)
+        return *spec.resolv_conf;
+    if (spec.network == Network::slirp4netns)
+        return "nameserver " + std::string(usernet::dns_server) + "\n";
+    if (spec.network == Network::host)
+        return read_small_file("/etc/resolv.conf").value_or("");
+    return {};
+}
 
 Expected<Identity> identify(const std::string& path, const char* role)
 {
@@ -174,6 +188,7 @@ Expected<Prepared> prepare(const Spec& spec, bool host_root)
         CAGE_TRY(make_upper_directories(spec, prepared.maps));
     if (prepared.maps.method == idmap::Method::helper)
         prepared.made_by_pid1 = namespaces::made_by_pid1(spec);
+    prepared.resolv_conf = resolv_conf_of(spec);
     if (spec.terminal)
         prepared.window = terminal::window_size(STDIN_FILENO);
     if (!spec.seccomp.empty()) {
@@ -241,7 +256,9 @@ bool mount_points_exist(const Spec& spec, const Prepared& prepared, int layer_fd
         if (!existing || ::fstat(existing->get(), &target) < 0 || prepared.binds[i].is_directory != S_ISDIR(target.st_mode))
             return false;
     }
-    return true;
+    struct stat resolv{};
+    auto existing = safe_path::open_in_root(layer_fd, "/etc/resolv.conf", O_PATH);
+    return prepared.resolv_conf.empty() || (existing && ::fstat(existing->get(), &resolv) == 0 && !S_ISDIR(resolv.st_mode));
 }
 
 // What pid 1 finds on the host by path. It opens it all with cage's own ids, before it may
@@ -333,7 +350,7 @@ Expected<void> set_up_before_maps(const Spec& spec, std::uint64_t made_by_pid1)
     }
     if (::sethostname(spec.hostname.data(), spec.hostname.size()) < 0)
         return std::unexpected(errno_error("set the hostname", spec.hostname));
-    if (spec.network == Network::none)
+    if (spec.network != Network::host)  // (slirp4netns brings it up too, but maybe later)
         CAGE_TRY(network::bring_up_loopback());
     return {};
 }
@@ -354,6 +371,8 @@ Expected<void> build_root(const Spec& spec, const Prepared& prepared, HostPaths&
         paths.sources = CAGE_TRY(receive_binds(channel, spec.binds.size()));
     for (std::size_t i = 0; i < spec.binds.size(); ++i)
         CAGE_TRY(mounts::bind_into_root(root.get(), paths.sources[i].get(), spec.binds[i]));
+    if (!prepared.resolv_conf.empty())
+        CAGE_TRY(mounts::file_into_root(root.get(), "/etc/resolv.conf", prepared.resolv_conf, owner));
     CAGE_TRY(masked::apply(root.get()));
     if (spec.read_only_root)
         CAGE_TRY(rootfs::make_root_read_only(root.get()));
@@ -664,6 +683,10 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
     if (!(args.flags & CLONE_INTO_CGROUP) && cgroup.self_enter_fd() < 0 && !cgroup.made_late())
         CAGE_TRY(cgroup.enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
+    // Ready before the command starts: pid 1 waits for "go".
+    std::optional<usernet::UserNetwork> user_network;
+    if (spec.network == Network::slirp4netns)
+        user_network = CAGE_TRY(usernet::UserNetwork::start(pid));
     if (!CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end)))
         return std::nullopt;
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));

@@ -70,7 +70,10 @@ const char* const run_usage =
     "  -e, --env KEY[=VALUE]  set a variable; KEY alone copies it from the host (repeatable)\n"
     "      --hostname NAME    hostname inside (default: the sandbox name)\n"
     "      --name NAME        sandbox name (default: cage-XXXXXX)\n"
-    "      --network MODE     none (default: own namespace, loopback only) or host\n"
+    "      --network MODE     none (own namespace, loopback only), slirp4netns (outbound only,\n"
+    "                         through slirp4netns; the host's loopback refused) or host;\n"
+    "                         default: the agent profile's (slirp4netns for claude, gemini,\n"
+    "                         codex, opencode and kilocode), else none\n"
     "      --read-write       let the command write to the root (into the overlay's upper dir)\n"
     "      --keep             keep the upper dir after exit (under $XDG_DATA_HOME/cage/containers)\n"
     "      --timeout DURATION kill the container after DURATION (30s, 15m, 1h); exit 124\n"
@@ -294,9 +297,14 @@ Expected<RunOptions> parse_run_options(std::span<const std::string> args)
         } else if (CAGE_TRY(value_of(arg, "--name", value))) {
             options.name = value;
         } else if (CAGE_TRY(value_of(arg, "--network", value))) {
-            if (value != "none" && value != "host")
-                return std::unexpected(usage_error("invalid --network (use none or host)", value));
-            options.host_network = value == "host";
+            if (value == "none")
+                options.network = runtime::Network::none;
+            else if (value == "host")
+                options.network = runtime::Network::host;
+            else if (value == "slirp4netns")
+                options.network = runtime::Network::slirp4netns;
+            else
+                return std::unexpected(usage_error("invalid --network (use none, slirp4netns or host)", value));
         } else if (CAGE_TRY(value_of(arg, "--seccomp", value))) {
             if (value.empty())
                 return std::unexpected(usage_error("invalid --seccomp (use default, strict, unconfined or a file)"));

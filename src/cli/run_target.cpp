@@ -14,14 +14,19 @@ bool stored(const std::string& reference)
     return store && store->find(reference).has_value();
 }
 
+// The profile gives the persistent home (unless --ephemeral-home) and the network (unless
+// --network).
 void choose_profile(sandbox::RunOptions& options, const config::Profiles& profiles)
 {
-    if (options.ephemeral_home)
-        return;
+    std::string name;
     if (options.image)
-        options.profile = config::profile_of_image(profiles, *options.image);
+        name = config::profile_of_image(profiles, *options.image);
     else if (!options.command.empty())
-        options.profile = config::choose(profiles, options.command.front()).profile;
+        name = config::choose(profiles, options.command.front()).profile;
+    if (!options.ephemeral_home)
+        options.profile = name;
+    if (const auto* profile = config::find_profile(profiles, name); profile && profile->network == "slirp4netns")
+        options.profile_network = runtime::Network::slirp4netns;
 }
 
 }  // namespace

@@ -27,7 +27,8 @@ std::string entry(const AgentProfile& agent)
     std::string commands;
     for (const auto& command : agent.commands)
         commands += (commands.empty() ? "" : ", ") + literal(command);
-    return "        {" + literal(agent.name) + ", " + literal(agent.image) + ", {" + commands + "}},\n";
+    return "        {" + literal(agent.name) + ", " + literal(agent.image) + ", {" + commands + "}, " +
+           literal(agent.network) + "},\n";
 }
 
 std::string source(const std::vector<AgentProfile>& agents)

@@ -67,7 +67,7 @@ Expected<AgentProfile> parse_agent_profile(std::string_view text, const std::str
         return std::unexpected(invalid(origin, "a profile is a mapping with name, image and commands"));
     for (const auto& entry : root) {
         auto key = entry.first.as<std::string>();
-        if (key != "name" && key != "image" && key != "commands")
+        if (key != "name" && key != "image" && key != "commands" && key != "network")
             return std::unexpected(invalid(origin, "unknown key '" + key + "'", entry.first.Mark()));
     }
     AgentProfile profile;
@@ -80,6 +80,11 @@ Expected<AgentProfile> parse_agent_profile(std::string_view text, const std::str
         return std::unexpected(invalid(origin, "'commands' must be a list", commands.Mark()));
     for (const auto& command : commands)
         profile.commands.push_back(CAGE_TRY(word(command, "commands", origin, false)));
+    if (auto network = root["network"]) {
+        profile.network = CAGE_TRY(word(network, "network", origin, false));
+        if (profile.network != "none" && profile.network != "slirp4netns")
+            return std::unexpected(invalid(origin, "'network' must be none or slirp4netns", network.Mark()));
+    }
     return profile;
 }
 
@@ -158,6 +163,14 @@ std::string_view image_name(std::string_view reference)
 }
 
 }  // namespace
+
+const AgentProfile* find_profile(const Profiles& profiles, std::string_view name)
+{
+    for (const auto& agent : profiles.agents)
+        if (agent.name == name)
+            return &agent;
+    return nullptr;
+}
 
 std::string profile_of_image(const Profiles& profiles, std::string_view image)
 {

@@ -19,6 +19,10 @@ struct AgentProfile {
     std::string name;
     std::string image;
     std::vector<std::string> commands;
+    // The network the agent runs with unless --network says otherwise: "none", or
+    // "slirp4netns" for an agent that needs its vendor's API (where slirp4netns cannot be
+    // used, cage warns and runs it with none).
+    std::string network = "none";
     bool operator==(const AgentProfile&) const = default;
 };
 
@@ -53,6 +57,9 @@ Choice choose(const Profiles& profiles, std::string_view command);
 // The profile whose image IMAGE is (as configured, or by its name without registry, tag or
 // digest: "localhost/claude:latest" is claude's); else the default profile.
 std::string profile_of_image(const Profiles& profiles, std::string_view image);
+
+// The profile named NAME, or none.
+const AgentProfile* find_profile(const Profiles& profiles, std::string_view name);
 
 // The profiles built into cage: profiles/agents/*.yaml, parsed and checked by the build
 // (src/config/compile_agents.cpp), so that a start parses no YAML for them.

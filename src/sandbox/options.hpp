@@ -38,7 +38,10 @@ struct RunOptions {
     bool user_given = false;  // --user was given (else an image's User applies)
     std::optional<std::string> hostname;
     std::optional<std::string> name;
-    bool host_network = false;
+    std::optional<runtime::Network> network;  // --network
+    // The agent profile's network, used without --network where it can be (else none, with a
+    // warning): see usable_network in sandbox.hpp.
+    runtime::Network profile_network = runtime::Network::none;
     std::vector<std::string> env;  // K=V, or K (copied from the host)
     bool read_write = false;
     bool keep = false;

@@ -9,7 +9,9 @@
 #include <array>
 #include <cerrno>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <optional>
 #include <tuple>
@@ -147,6 +149,30 @@ Expected<seccomp::Filter> seccomp_filter(const std::string& profile)
     return profile::compiled_filter(text, cache_dir());
 }
 
+std::string slirp4netns_unusable()
+{
+    if (find_in_path("slirp4netns").empty())
+        return "slirp4netns is not installed (apt-get install slirp4netns)";
+    // slirp4netns opens it with the caller's own ids: for an unprivileged user, udev's 0666.
+    if (::access("/dev/net/tun", R_OK | W_OK) < 0)
+        return std::string("/dev/net/tun is not readable and writable by you (") + std::strerror(errno) + ")";
+    return {};
+}
+
+runtime::Network chosen_network(const RunOptions& options)
+{
+    if (options.network)
+        return *options.network;
+    if (options.profile_network != runtime::Network::slirp4netns)
+        return runtime::Network::none;
+    auto why = slirp4netns_unusable();
+    if (why.empty())
+        return runtime::Network::slirp4netns;
+    std::fprintf(stderr, "cage: warning: running the agent without a network: %s; --network host shares the "
+                         "host's, --network none says this is wanted\n", why.c_str());
+    return runtime::Network::none;
+}
+
 Account lookup_account(const std::string& rootfs, std::uint32_t uid)
 {
     Account fallback{uid == 0 ? "root" : "agent", uid == 0 ? "/root" : "/home/agent"};
@@ -222,7 +248,7 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
     spec.read_only_root = !options.read_write;
     if (options.keep)
         spec.upper_dir = data_dir() + "/containers/" + name + "/upper";
-    spec.network = options.host_network ? runtime::Network::host : runtime::Network::none;
+    spec.network = chosen_network(options);
     spec.terminal = options.tty == TtyMode::automatic && ::isatty(STDIN_FILENO) && ::isatty(STDOUT_FILENO);
     spec.timeout = options.timeout;
     spec.seccomp = CAGE_TRY(seccomp_filter(options.seccomp));

@@ -44,6 +44,12 @@ struct Account {
 // the root, symlinks resolved within it); a default when there is no entry.
 Account lookup_account(const std::string& rootfs, std::uint32_t uid);
 
+// Why slirp4netns cannot give this user a network on this host, or "" when it can.
+std::string slirp4netns_unusable();
+// --network, else the agent profile's network where it can be used (else none, with a
+// warning on stderr), else none.
+runtime::Network chosen_network(const RunOptions& options);
+
 // The compiled filter for --seccomp (empty for "unconfined"), from the cache when it can.
 Expected<seccomp::Filter> seccomp_filter(const std::string& profile);
 

@@ -15,9 +15,24 @@ localhost/node:latest
 localhost/claude:latest" "it prints every image of the chain it stored, claude's last"
 like "$(cage_in images)" "localhost/claude:latest" "cage images lists the claude image"
 
+# claude runs with the user-mode network where this user can open /dev/net/tun (mode 0666, as
+# udev makes it; without udev it may be root's alone), else with none and a warning.
+if command -v slirp4netns >/dev/null && as_user test -r /dev/net/tun -a -w /dev/net/tun; then
+    usernet=yes no_network_warning='^$'
+else
+    usernet=no no_network_warning='^cage: warning: running the agent without a network: '
+fi
 version=$(quiet cage_in run claude --version)
 like "$version" '^[0-9]+\.[0-9]+\.[0-9]+ \(Claude Code\)$' "cage run claude --version prints Claude Code's version"
-is "$(grep -v '^cage: warning: resource limits' "$work/err")" "" "and nothing else: the image was there, nothing was built"
+is "$(grep -v -e '^cage: warning: resource limits' -e "$no_network_warning" "$work/err")" "" \
+    "and nothing else: the image was there, nothing was built"
+if [ $usernet = yes ]; then
+    is "$(quiet cage_in run --image claude --entrypoint '' -- sh -c 'cat /etc/resolv.conf; ls /sys/class/net | tr "\n" " "')" \
+        "nameserver 10.0.2.3
+lo tap0 " "claude runs with the user-mode network: tap0, and slirp4netns's DNS forwarder"
+else
+    like "$(cat "$work/err")" "$no_network_warning" "claude runs without a network here, and says so ($CAGE_USER cannot open /dev/net/tun)"
+fi
 is "$(quiet cage_in run --image claude --entrypoint '' -- sh -c 'id -u; id -un; pwd; command -v claude')" "1000
 agent
 /work

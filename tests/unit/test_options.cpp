@@ -101,7 +101,7 @@ TEST_CASE("options: defaults")
     CHECK(options->gid == 1000);
     CHECK_FALSE(options->hostname.has_value());
     CHECK_FALSE(options->name.has_value());
-    CHECK_FALSE(options->host_network);
+    CHECK_FALSE(options->network.has_value());
     CHECK(options->env.empty());
     CHECK_FALSE(options->read_write);
     CHECK_FALSE(options->keep);
@@ -126,7 +126,7 @@ TEST_CASE("options: every option in the separate-value form")
     CHECK(options->env == Args{"K=V"});
     CHECK(options->hostname == "box");
     CHECK(options->name == "n1");
-    CHECK(options->host_network);
+    CHECK(options->network == cage::runtime::Network::host);
     CHECK(options->read_write);
     CHECK(options->keep);
     CHECK(options->timeout == 2min);
@@ -149,7 +149,7 @@ TEST_CASE("options: every value option in the --name=value form")
     CHECK(options->env == Args{"K=V=W"});
     CHECK(options->hostname == "box");
     CHECK(options->name == "n1");
-    CHECK_FALSE(options->host_network);
+    CHECK(options->network == cage::runtime::Network::none);
     CHECK(options->timeout == 250ms);
 }
 
@@ -293,17 +293,21 @@ TEST_CASE("options: an option at the end without its value is an error")
     }
 }
 
-TEST_CASE("options: --network is host or none")
+TEST_CASE("options: --network is none, slirp4netns or host; the last one given counts")
 {
     auto host = parse({"--rootfs", "/r", "--network", "host", "ls"});
     REQUIRE(host.has_value());
-    CHECK(host->host_network);
+    CHECK(host->network == cage::runtime::Network::host);
     auto none = parse({"--rootfs", "/r", "--network=host", "--network", "none", "ls"});
     REQUIRE(none.has_value());
-    CHECK_FALSE(none->host_network);
-    for (const std::string bad : {"bad", "", "Host", "bridge", "slirp4netns"}) {
+    CHECK(none->network == cage::runtime::Network::none);
+    auto user = parse({"--rootfs", "/r", "--network=slirp4netns", "ls"});
+    REQUIRE(user.has_value());
+    CHECK(user->network == cage::runtime::Network::slirp4netns);
+    for (const std::string bad : {"bad", "", "Host", "bridge", "slirp", "pasta"}) {
         CAPTURE(bad);
-        refused({"--rootfs", "/r", "--network", bad, "ls"});
+        auto error = refused({"--rootfs", "/r", "--network", bad, "ls"});
+        CHECK(error.what == "invalid --network (use none, slirp4netns or host)");
     }
 }
 

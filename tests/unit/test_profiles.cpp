@@ -39,13 +39,38 @@ TEST_CASE("profiles: bad profile files are refused with their origin")
                                   "name: [x]\nimage: y\n", "name: ../x\nimage: y\n", "name: x\nimage: y\ncommands: sh\n",
                                   "name: x\nimage: y\ncommands: [a/b]\n", "name: x\nimage: 'a b'\n",
                                   "name: x\nimage: y\ncommands: [[a]]\n", "name: x\nimage: y\ncommands: ['-rf']\n",
-                                  "name: [unclosed\n", "name: x\nimage: y\ncommands: [..]\n"}) {
+                                  "name: [unclosed\n", "name: x\nimage: y\ncommands: [..]\n",
+                                  "name: x\nimage: y\nnetwork: host\n", "name: x\nimage: y\nnetwork: [none]\n",
+                                  "name: x\nimage: y\nnetwork: bridge\n"}) {
         CAPTURE(bad);
         auto profile = parse_agent_profile(bad, "bad.yaml");
         REQUIRE_FALSE(profile.has_value());
         CHECK(profile.error().exit_code == 125);
         CHECK(profile.error().path.starts_with("bad.yaml"));
     }
+}
+
+TEST_CASE("profiles: a profile may ask for the user-mode network; none is the default")
+{
+    auto online = parse_agent_profile("name: a\nimage: a\nnetwork: slirp4netns\n", "a.yaml");
+    REQUIRE(online.has_value());
+    CHECK(online->network == "slirp4netns");
+    auto offline = parse_agent_profile("name: b\nimage: b\n", "b.yaml");
+    REQUIRE(offline.has_value());
+    CHECK(offline->network == "none");
+    // The agents that talk to their vendor's API ask for it; the toolchains do not.
+    auto profiles = builtin();
+    for (const char* agent : {"claude", "gemini", "codex", "opencode", "kilocode"}) {
+        CAPTURE(agent);
+        REQUIRE(find_profile(profiles, agent));
+        CHECK(find_profile(profiles, agent)->network == "slirp4netns");
+    }
+    for (const char* toolchain : {"base", "python", "node", "go"}) {
+        CAPTURE(toolchain);
+        REQUIRE(find_profile(profiles, toolchain));
+        CHECK(find_profile(profiles, toolchain)->network == "none");
+    }
+    CHECK(find_profile(profiles, "nobody") == nullptr);
 }
 
 TEST_CASE("profiles: the built-in profiles map the agents and toolchains")

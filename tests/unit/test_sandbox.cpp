@@ -327,7 +327,7 @@ TEST_CASE("sandbox: make_spec turns options into a Spec")
 
     options.keep = true;
     options.read_write = true;
-    options.host_network = true;
+    options.network = cage::runtime::Network::host;
     options.hostname = "other";
     auto kept = make_spec(options, {});
     REQUIRE(kept.has_value());

@@ -21,6 +21,10 @@ namespace cage::runtime {
 enum class Network {
     none,  // a new network namespace with only loopback, up
     host,  // share the host's network namespace
+    // A new network namespace whose tap0 slirp4netns (a host process, which must be
+    // installed) connects to the host's own sockets: outbound TCP and UDP, DNS at 10.0.2.3,
+    // nothing reachable from outside, and the host's loopback refused.
+    slirp4netns,
 };
 
 // A bind mount of a host path into the container.
@@ -74,6 +78,10 @@ struct Spec {
 
     std::string hostname = "cage";
     Network network = Network::none;
+    // The content of /etc/resolv.conf inside (a read-only file over the image's). nullopt:
+    // "nameserver 10.0.2.3" for slirp4netns, the host's own file for host, and the image's
+    // own for none.
+    std::optional<std::string> resolv_conf;
 
     // Give the command a pseudo-terminal inside and relay the caller's stdin/stdout to it
     // (the caller's stdin must be a terminal). Otherwise the caller's stdio fds are passed.

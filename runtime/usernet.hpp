@@ -1,0 +1,45 @@
+// The user-mode network (Network::slirp4netns): the container's own network namespace gets a
+// tap device, and slirp4netns, a process on the host's side, turns what the container sends
+// through it into connections from the host's own sockets. No privilege is needed, as for
+// podman's rootless network. Outbound only: the container is reachable from nowhere, and the
+// host's loopback (the 10.0.2.2 gateway would lead there) is refused.
+#pragma once
+
+#include <cage/error.hpp>
+
+#include <sys/types.h>
+
+#include <string>
+#include <string_view>
+
+#include "runtime/fd.hpp"
+
+namespace cage::usernet {
+
+// Where slirp4netns answers DNS queries (forwarding them to the host's resolvers).
+inline constexpr std::string_view dns_server = "10.0.2.3";
+
+// A running slirp4netns; destroying it ends it.
+class UserNetwork {
+public:
+    UserNetwork(const UserNetwork&) = delete;
+    UserNetwork& operator=(const UserNetwork&) = delete;
+    UserNetwork(UserNetwork&& other) noexcept = default;
+    UserNetwork& operator=(UserNetwork&& other) noexcept = default;
+    ~UserNetwork();
+
+    // Starts slirp4netns on the network namespace of CONTAINER_PID (its user namespace
+    // already mapped) and returns once tap0 there is configured (10.0.2.100/24, default route
+    // via 10.0.2.2).
+    static Expected<UserNetwork> start(pid_t container_pid);
+
+private:
+    UserNetwork(UniqueFd pidfd, UniqueFd exit_fd) : pidfd_(std::move(pidfd)), exit_fd_(std::move(exit_fd)) {}
+    UniqueFd pidfd_;
+    UniqueFd exit_fd_;  // slirp4netns exits when this closes: also when cage is killed
+};
+
+// The line of slirp4netns's output that says why it failed (its own warnings skipped).
+std::string failure_line(std::string_view output);
+
+}  // namespace cage::usernet
