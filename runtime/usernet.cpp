@@ -91,21 +91,28 @@ std::string output_of(int memfd)
     return output;
 }
 
-// True once slirp4netns wrote "1" to its ready descriptor; false when it closed it without
-// (it failed) or did not within the timeout.
-bool wait_until_ready(int ready)
+enum class Readiness { ready, failed, timed_out };
+
+// Whether slirp4netns wrote "1" to its ready descriptor, or closed it without (it failed), or
+// neither within the timeout.
+Readiness wait_until_ready(int ready)
 {
     pollfd watched{ready, POLLIN, 0};
     int polled;
     while ((polled = ::poll(&watched, 1, ready_timeout_ms)) < 0 && errno == EINTR) {
     }
+    if (polled == 0)
+        return Readiness::timed_out;
     char byte = 0;
-    return polled > 0 && ::read(ready, &byte, 1) == 1 && byte == '1';
+    return polled > 0 && ::read(ready, &byte, 1) == 1 && byte == '1' ? Readiness::ready : Readiness::failed;
 }
 
-Error start_error(const std::string& output)
+Error start_error(Readiness readiness, const std::string& output)
 {
     auto why = failure_line(output);
+    if (readiness == Readiness::timed_out)
+        why = "it did not get ready within " + std::to_string(ready_timeout_ms / 1000) + " s" +
+              (why.empty() ? "" : " (" + why + ")");
     auto error = plain_error("start the user-mode network: slirp4netns failed: " +
                              (why.empty() ? std::string("it exited without a word") : why));
     if (why.find("/dev/net/tun") != std::string::npos)
@@ -165,8 +172,8 @@ Expected<UserNetwork> UserNetwork::start(pid_t container_pid)
     UserNetwork network(UniqueFd(pidfd), std::move(exit_pipe.write_end));
     ready.write_end.reset();  // so that its exit reads as end of file
     exit_pipe.read_end.reset();
-    if (!wait_until_ready(ready.read_end.get()))
-        return std::unexpected(start_error(output_of(output.get())));
+    if (auto readiness = wait_until_ready(ready.read_end.get()); readiness != Readiness::ready)
+        return std::unexpected(start_error(readiness, output_of(output.get())));
     return network;
 }
 

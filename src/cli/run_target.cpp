@@ -14,8 +14,8 @@ bool stored(const std::string& reference)
     return store && store->find(reference).has_value();
 }
 
-// The profile gives the persistent home (unless --ephemeral-home) and the network (unless
-// --network).
+// The profile gives the persistent home (unless --ephemeral-home), the network (unless
+// --network) and the variables passed from the caller's environment.
 void choose_profile(sandbox::RunOptions& options, const config::Profiles& profiles)
 {
     std::string name;
@@ -25,8 +25,12 @@ void choose_profile(sandbox::RunOptions& options, const config::Profiles& profil
         name = config::choose(profiles, options.command.front()).profile;
     if (!options.ephemeral_home)
         options.profile = name;
-    if (const auto* profile = config::find_profile(profiles, name); profile && profile->network == "slirp4netns")
+    const auto* profile = config::find_profile(profiles, name);
+    if (!profile)
+        return;
+    if (profile->network == "slirp4netns")
         options.profile_network = runtime::Network::slirp4netns;
+    options.profile_env = profile->env;
 }
 
 }  // namespace

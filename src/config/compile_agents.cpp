@@ -22,13 +22,18 @@ std::string literal(const std::string& word)
     return "\"" + word + "\"";
 }
 
+std::string literals(const std::vector<std::string>& words)
+{
+    std::string list;
+    for (const auto& word : words)
+        list += (list.empty() ? "" : ", ") + literal(word);
+    return "{" + list + "}";
+}
+
 std::string entry(const AgentProfile& agent)
 {
-    std::string commands;
-    for (const auto& command : agent.commands)
-        commands += (commands.empty() ? "" : ", ") + literal(command);
-    return "        {" + literal(agent.name) + ", " + literal(agent.image) + ", {" + commands + "}, " +
-           literal(agent.network) + "},\n";
+    return "        {" + literal(agent.name) + ", " + literal(agent.image) + ", " + literals(agent.commands) + ", " +
+           literal(agent.network) + ", " + literals(agent.env) + "},\n";
 }
 
 std::string source(const std::vector<AgentProfile>& agents)

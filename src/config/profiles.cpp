@@ -42,6 +42,17 @@ bool plain_word(const std::string& word, bool slashes)
     return true;
 }
 
+// [A-Za-z_][A-Za-z0-9_]*
+bool variable_name(std::string_view name)
+{
+    if (name.empty() || (name.front() >= '0' && name.front() <= '9'))
+        return false;
+    for (char c : name)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    return true;
+}
+
 Expected<std::string> word(const YAML::Node& node, const std::string& key, const std::string& origin, bool slashes)
 {
     if (!node || !node.IsScalar())
@@ -67,7 +78,7 @@ Expected<AgentProfile> parse_agent_profile(std::string_view text, const std::str
         return std::unexpected(invalid(origin, "a profile is a mapping with name, image and commands"));
     for (const auto& entry : root) {
         auto key = entry.first.as<std::string>();
-        if (key != "name" && key != "image" && key != "commands" && key != "network")
+        if (key != "name" && key != "image" && key != "commands" && key != "network" && key != "env")
             return std::unexpected(invalid(origin, "unknown key '" + key + "'", entry.first.Mark()));
     }
     AgentProfile profile;
@@ -80,6 +91,14 @@ Expected<AgentProfile> parse_agent_profile(std::string_view text, const std::str
         return std::unexpected(invalid(origin, "'commands' must be a list", commands.Mark()));
     for (const auto& command : commands)
         profile.commands.push_back(CAGE_TRY(word(command, "commands", origin, false)));
+    auto env = root["env"];
+    if (env && !env.IsSequence())
+        return std::unexpected(invalid(origin, "'env' must be a list of variable names", env.Mark()));
+    for (const auto& name : env) {
+        profile.env.push_back(CAGE_TRY(word(name, "env", origin, false)));
+        if (!variable_name(profile.env.back()))
+            return std::unexpected(invalid(origin, "'env': not a variable name: " + profile.env.back(), name.Mark()));
+    }
     if (auto network = root["network"]) {
         profile.network = CAGE_TRY(word(network, "network", origin, false));
         if (profile.network != "none" && profile.network != "slirp4netns")

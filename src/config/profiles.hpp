@@ -23,6 +23,9 @@ struct AgentProfile {
     // "slirp4netns" for an agent that needs its vendor's API (where slirp4netns cannot be
     // used, cage warns and runs it with none).
     std::string network = "none";
+    // Variables of the caller's environment the agent gets when they are set there (its API
+    // key, say), as with --env NAME.
+    std::vector<std::string> env;
     bool operator==(const AgentProfile&) const = default;
 };
 

@@ -42,6 +42,9 @@ struct RunOptions {
     // The agent profile's network, used without --network where it can be (else none, with a
     // warning): see usable_network in sandbox.hpp.
     runtime::Network profile_network = runtime::Network::none;
+    // The agent profile's variables taken from the caller's environment when set there (as
+    // --env NAME, which, like --env NAME=VALUE, wins over them).
+    std::vector<std::string> profile_env;
     std::vector<std::string> env;  // K=V, or K (copied from the host)
     bool read_write = false;
     bool keep = false;

@@ -239,6 +239,7 @@ Expected<runtime::Spec> make_spec(const RunOptions& options, const std::vector<s
         std::tie(spec.uid, spec.gid) = CAGE_TRY(image_user(spec.lower_dirs, image->config.user));
     auto account = lookup_account(account_root, spec.uid);
     auto requested = image ? image_environment(image->config) : std::vector<std::string>{};
+    requested.insert(requested.end(), options.profile_env.begin(), options.profile_env.end());
     requested.insert(requested.end(), options.env.begin(), options.env.end());
     spec.env = build_environment(host_env, requested, account.name, account.home);
     spec.args = image_command(image ? image->config : image::ImageConfig{}, options.command, options.entrypoint);

@@ -72,4 +72,17 @@ is "$(cage_run -- /bin/sh -c 'for a; do printf "[%s]" "$a"; done' sh 'a  b' '' '
     "arguments reach the command unchanged (spaces, empty, glob, \$, quote)"
 is "$( (trap '' INT QUIT PIPE HUP; cage_run -- /bin/grep -E '^Sig(Blk|Ign)' /proc/self/status) | tr -s '\t' ' ' | tr '\n' ' ')" \
     "SigBlk: 0000000000000000 SigIgn: 0000000000000000 " "the command starts with no blocked and no ignored signal, even if the caller ignored some"
+
+# An agent's profile passes its own credentials from the caller's environment, when set there,
+# and no other agent's. (A script in the workspace named claude selects claude's profile.)
+printf '#!/bin/sh
+env | grep -E "^(ANTHROPIC|OPENAI)_" | sort
+' >"$WORKSPACE/claude"
+chmod 755 "$WORKSPACE/claude"
+with_keys() { as_user env ANTHROPIC_API_KEY=sk-test-$$ OPENAI_API_KEY=other-$$ "$CAGE" run --rootfs "$ROOTFS" \
+    --ephemeral-home --network none "$@"; }
+is "$(with_keys -- /work/claude)" "ANTHROPIC_API_KEY=sk-test-$$" "claude's profile passes ANTHROPIC_API_KEY, not codex's key"
+is "$(with_keys --env ANTHROPIC_API_KEY=given -- /work/claude)" "ANTHROPIC_API_KEY=given" "--env wins over the profile's"
+is "$(with_keys -- /bin/sh -c 'echo ${ANTHROPIC_API_KEY:-unset} ${OPENAI_API_KEY:-unset}')" "unset unset" \
+    "a command of no agent's profile gets neither"
 done_testing

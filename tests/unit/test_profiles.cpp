@@ -41,7 +41,9 @@ TEST_CASE("profiles: bad profile files are refused with their origin")
                                   "name: x\nimage: y\ncommands: [[a]]\n", "name: x\nimage: y\ncommands: ['-rf']\n",
                                   "name: [unclosed\n", "name: x\nimage: y\ncommands: [..]\n",
                                   "name: x\nimage: y\nnetwork: host\n", "name: x\nimage: y\nnetwork: [none]\n",
-                                  "name: x\nimage: y\nnetwork: bridge\n"}) {
+                                  "name: x\nimage: y\nnetwork: bridge\n", "name: x\nimage: y\nenv: K\n",
+                                  "name: x\nimage: y\nenv: [K=V]\n", "name: x\nimage: y\nenv: [1K]\n",
+                                  "name: x\nimage: y\nenv: [A.B]\n", "name: x\nimage: y\nenv: [[K]]\n"}) {
         CAPTURE(bad);
         auto profile = parse_agent_profile(bad, "bad.yaml");
         REQUIRE_FALSE(profile.has_value());
@@ -71,6 +73,21 @@ TEST_CASE("profiles: a profile may ask for the user-mode network; none is the de
         CHECK(find_profile(profiles, toolchain)->network == "none");
     }
     CHECK(find_profile(profiles, "nobody") == nullptr);
+}
+
+TEST_CASE("profiles: a profile names the caller's variables its agent gets; the agents name their keys")
+{
+    auto profile = parse_agent_profile("name: a\nimage: a\nenv: [A_KEY, _B2]\n", "a.yaml");
+    REQUIRE(profile.has_value());
+    CHECK(profile->env == std::vector<std::string>{"A_KEY", "_B2"});
+    CHECK(parse_agent_profile("name: b\nimage: b\n", "b.yaml")->env.empty());
+    auto profiles = builtin();
+    auto names = [&](const char* agent) { return find_profile(profiles, agent)->env; };
+    CHECK(names("claude") == std::vector<std::string>{"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "ANTHROPIC_BASE_URL",
+                                                      "CLAUDE_CODE_OAUTH_TOKEN"});
+    CHECK(names("codex") == std::vector<std::string>{"OPENAI_API_KEY", "OPENAI_BASE_URL"});
+    CHECK(names("base").empty());
+    CHECK(names("python").empty());
 }
 
 TEST_CASE("profiles: the built-in profiles map the agents and toolchains")

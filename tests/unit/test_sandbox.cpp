@@ -336,6 +336,13 @@ TEST_CASE("sandbox: make_spec turns options into a Spec")
     CHECK(kept->network == cage::runtime::Network::host);
     CHECK(kept->hostname == "other");
 
+    // The profile's variables come from the host when set there; --env wins over them.
+    options.profile_env = {"API_KEY", "UNSET_KEY", "A"};
+    auto with_profile = make_spec(options, {"API_KEY=k1", "A=host", "SECRET=s"});
+    REQUIRE(with_profile.has_value());
+    CHECK(with_profile->env == Env{"A=1", "API_KEY=k1", "HOME=/home/dev", default_path, "USER=dev"});
+    options.profile_env.clear();
+
     options.name.reset();
     options.hostname.reset();
     auto generated = make_spec(options, {});
