@@ -126,6 +126,29 @@ wait "$CAGE_BG" 2>/dev/null
 gone_within_5s "$slirp"
 ok $? "slirp4netns is gone after SIGKILL of cage"
 
+# A kill at any moment of a start: before slirp4netns, while it sets up, once it is ready.
+usec() { local t=${EPOCHREALTIME/./}; echo "${t#0}"; }
+exec {never}<> <(:)
+pause() { read -r -t "$1" -u "$never" _ || true; }
+slirps_before=$(pgrep -u "$CAGE_UID" -x slirp4netns | wc -l)
+start=$(usec)
+cage_run --network slirp4netns -- /bin/true >/dev/null 2>&1
+whole=$(( $(usec) - start ))
+for round in $(seq 30); do
+    cage_bg --network slirp4netns -- /bin/sh -c 'sleep 60' >/dev/null 2>&1
+    pause "$(printf '0.%06d' $(( (round * 7919) % (whole * 5 / 4 + 1) )))"
+    kill -KILL "$CAGE_BG" 2>/dev/null
+    wait "$CAGE_BG" 2>/dev/null
+done
+for i in $(seq 100); do
+    [ "$(pgrep -u "$CAGE_UID" -x slirp4netns | wc -l)" -le "$slirps_before" ] && break
+    sleep 0.05
+done
+slirps_after=$(pgrep -u "$CAGE_UID" -x slirp4netns | wc -l)
+[ "$slirps_after" -le "$slirps_before" ]
+ok $? "no slirp4netns is left after 30 kills of cage spread over a start (${whole} us)" ||
+    diag "slirp4netns processes of $CAGE_USER: $slirps_before before, $slirps_after after"
+
 # The agents' profiles: a command named like an agent (here a script in the workspace) gets
 # the user-mode network unless --network says otherwise; where slirp4netns cannot run, a
 # warning and no network.
