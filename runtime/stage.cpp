@@ -686,7 +686,7 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
     // Ready before the command starts: pid 1 waits for "go".
     std::optional<usernet::UserNetwork> user_network;
     if (spec.network == Network::slirp4netns)
-        user_network = CAGE_TRY(usernet::UserNetwork::start(pid));
+        user_network = CAGE_TRY(usernet::UserNetwork::start(pid, prepared.maps.method != idmap::Method::single));
     if (!CAGE_TRY(send_idmapped_layers(spec, prepared, pid, parent_end)))
         return std::nullopt;
     CAGE_TRY(parent_end.send(sync::Message{sync::MsgType::go}));

@@ -5,10 +5,12 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -36,18 +38,61 @@ Expected<Pipe> make_pipe(const char* what)
     return Pipe{UniqueFd(ends[0]), UniqueFd(ends[1])};
 }
 
-std::vector<std::string> arguments(const std::string& program, pid_t container_pid)
+std::vector<std::string> arguments(const std::string& program, pid_t container_pid, bool sandbox)
 {
-    return {program,
-            "--configure",              // tap0 up with 10.0.2.100/24 and the default route, lo up
-            "--mtu=65520",              // as podman: far fewer packets through slirp than 1500
-            "--disable-host-loopback",  // 10.0.2.2 must not lead to the host's 127.0.0.1
-            "--enable-sandbox",         // slirp4netns itself in an empty mount namespace
-            "--enable-seccomp",         // and under a seccomp filter of its own
-            "--ready-fd=" + std::to_string(ready_fd_number),
-            "--exit-fd=" + std::to_string(exit_fd_number),
-            std::to_string(container_pid),
-            "tap0"};
+    std::vector<std::string> args{program,
+                                  "--configure",              // tap0 up with 10.0.2.100/24 and the default route, lo up
+                                  "--mtu=65520",              // as podman: far fewer packets through slirp than 1500
+                                  "--disable-host-loopback",  // 10.0.2.2 must not lead to the host's 127.0.0.1
+                                  "--enable-seccomp"};        // slirp4netns under a seccomp filter of its own
+    // And in an empty mount namespace. Unprivileged, slirp4netns makes that as root of the
+    // container's user namespace, which a single-id map does not map: it then fails with
+    // "setegid(0)".
+    if (sandbox)
+        args.push_back("--enable-sandbox");
+    args.insert(args.end(), {"--ready-fd=" + std::to_string(ready_fd_number),
+                             "--exit-fd=" + std::to_string(exit_fd_number), std::to_string(container_pid), "tap0"});
+    return args;
+}
+
+// One descriptor over a socket (SCM_RIGHTS), with system calls only: the sender is a fork.
+bool send_fd(int socket, int fd)
+{
+    char byte = 0;
+    iovec data{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(header), &fd, sizeof(int));
+    return ::sendmsg(socket, &message, MSG_NOSIGNAL) == 1;
+}
+
+UniqueFd receive_fd(int socket)
+{
+    char byte = 0;
+    iovec data{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &data;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof(control);
+    if (::recvmsg(socket, &message, MSG_CMSG_CLOEXEC) != 1)
+        return {};
+    cmsghdr* header = CMSG_FIRSTHDR(&message);
+    if (!header || header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS ||
+        header->cmsg_len != CMSG_LEN(sizeof(int)))
+        return {};
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(header), sizeof(int));
+    return UniqueFd(fd);
 }
 
 // In the child, between clone3 and execve: only system calls. OUTPUT takes slirp4netns's
@@ -142,7 +187,7 @@ std::string failure_line(std::string_view output)
     return std::string(fallback);
 }
 
-Expected<UserNetwork> UserNetwork::start(pid_t container_pid)
+Expected<UserNetwork> UserNetwork::start(pid_t container_pid, bool sandbox)
 {
     auto program = find_in_path("slirp4netns");
     if (program.empty())
@@ -153,23 +198,40 @@ Expected<UserNetwork> UserNetwork::start(pid_t container_pid)
     UniqueFd output(::memfd_create("slirp4netns-output", MFD_CLOEXEC));
     if (!output)
         return std::unexpected(errno_error("create the memory file for slirp4netns's output"));
-    auto args = arguments(program, container_pid);
+    auto args = arguments(program, container_pid, sandbox);
     std::vector<char*> argv;
     for (auto& arg : args)
         argv.push_back(arg.data());
     argv.push_back(nullptr);
+    int ends[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ends) < 0)
+        return std::unexpected(errno_error("create the socket for slirp4netns's pidfd"));
+    UniqueFd pidfd_in(ends[0]), pidfd_out(ends[1]);
 
-    int pidfd = -1;
-    clone_args clone{};
-    clone.flags = CLONE_PIDFD;
-    clone.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-    clone.exit_signal = SIGCHLD;
-    pid_t pid = sys::clone3(&clone);
-    if (pid < 0)
+    // slirp4netns is not cage's child but its grandchild, left to the host's reaper: its exit
+    // closes the tap, and unregistering a network device waits for RCU grace periods, tens of
+    // milliseconds that cage need not wait at its own end. Its pidfd comes back over a socket.
+    pid_t middle = ::fork();
+    if (middle < 0)
         return std::unexpected(errno_error("start slirp4netns"));
-    if (pid == 0)
-        exec_slirp(argv.data(), output.get(), ready.write_end.get(), exit_pipe.read_end.get());
-    UserNetwork network(UniqueFd(pidfd), std::move(exit_pipe.write_end));
+    if (middle == 0) {
+        int pidfd = -1;
+        clone_args clone{};
+        clone.flags = CLONE_PIDFD;
+        clone.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+        clone.exit_signal = SIGCHLD;
+        pid_t slirp = sys::clone3(&clone);
+        if (slirp == 0)
+            exec_slirp(argv.data(), output.get(), ready.write_end.get(), exit_pipe.read_end.get());
+        ::_exit(slirp > 0 && send_fd(pidfd_out.get(), pidfd) ? 0 : 1);
+    }
+    pidfd_out.reset();  // so that a middle process that died without a word reads as end of file
+    while (::waitpid(middle, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    UniqueFd pidfd = receive_fd(pidfd_in.get());
+    if (!pidfd)
+        return std::unexpected(plain_error("start slirp4netns: it could not be spawned", {}, "or run with --network none"));
+    UserNetwork network(std::move(pidfd), std::move(exit_pipe.write_end));
     ready.write_end.reset();  // so that its exit reads as end of file
     exit_pipe.read_end.reset();
     if (auto readiness = wait_until_ready(ready.read_end.get()); readiness != Readiness::ready)
@@ -182,10 +244,8 @@ UserNetwork::~UserNetwork()
     if (!pidfd_)
         return;
     exit_fd_.reset();
-    // Nothing of slirp4netns's is worth a wait: the container it served is gone.
+    // Not waited for (see start): the host's reaper collects it.
     sys::pidfd_send_signal(pidfd_.get(), SIGKILL);
-    siginfo_t info{};
-    ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(pidfd_.get()), &info, WEXITED);
 }
 
 }  // namespace cage::usernet

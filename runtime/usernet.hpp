@@ -30,12 +30,13 @@ public:
 
     // Starts slirp4netns on the network namespace of CONTAINER_PID (its user namespace
     // already mapped) and returns once tap0 there is configured (10.0.2.100/24, default route
-    // via 10.0.2.2).
-    static Expected<UserNetwork> start(pid_t container_pid);
+    // via 10.0.2.2). SANDBOX: slirp4netns also confines itself to an empty mount namespace,
+    // which an unprivileged caller can only where the container's root is mapped.
+    static Expected<UserNetwork> start(pid_t container_pid, bool sandbox);
 
 private:
     UserNetwork(UniqueFd pidfd, UniqueFd exit_fd) : pidfd_(std::move(pidfd)), exit_fd_(std::move(exit_fd)) {}
-    UniqueFd pidfd_;
+    UniqueFd pidfd_;    // of slirp4netns, which is not cage's child
     UniqueFd exit_fd_;  // slirp4netns exits when this closes: also when cage is killed
 };
 

@@ -46,11 +46,17 @@ listen() {
     return 1
 }
 stop_listener() { _kill_tree "$1"; wait "$1" 2>/dev/null; }
-# slirp_of CAGE-PID: the slirp4netns that cage started (its child), waiting for it to appear.
+# slirp_of CAGE-PID: the slirp4netns that cage started for its container, waiting for it to
+# appear. (Not cage's child: it is left to the host's reaper. Its command line names the
+# container's pid 1, which is cage's child.)
 slirp_of() {
-    local i pid
+    local i init pid
     for i in $(seq 100); do
-        for pid in $(pgrep -P "$1" -x slirp4netns 2>/dev/null); do echo "$pid"; return 0; done
+        for init in $(pgrep -P "$1" -x cage-init 2>/dev/null); do
+            for pid in $(pgrep -x slirp4netns 2>/dev/null); do
+                [[ " $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline")" == *" $init tap0 "* ]] && { echo "$pid"; return 0; }
+            done
+        done
         sleep 0.05
     done
     return 1
@@ -106,6 +112,18 @@ fi
 stop_listener "$LISTENER"
 is "$(cage_run --network host -- cat /etc/resolv.conf)" "$(cat /etc/resolv.conf)" \
     "--network host: /etc/resolv.conf is the host's"
+
+# A user without subordinate ids (one id mapped, the container's root unmapped): slirp4netns
+# cannot confine itself as the container's root there, and runs without its mount sandbox.
+if [ "$MODE" = rootless ]; then
+    : >"$tun_dir/no-ranges"
+    mount --bind "$tun_dir/no-ranges" /etc/subuid && mount --bind "$tun_dir/no-ranges" /etc/subgid
+    is "$(cage_run --network slirp4netns -- /bin/sh -c 'cat /proc/self/uid_map | wc -l; ls /sys/class/net' 2>/dev/null | tr -s ' \n' ' ')" \
+        "1 lo tap0 " "without subordinate ids (a one-id map) the user-mode network works too"
+    umount /etc/subgid /etc/subuid
+else
+    skip "root has no single-id map"
+fi
 
 # slirp4netns lives as long as the container: it is gone after a normal end, and after a
 # SIGKILL of cage.
@@ -181,6 +199,10 @@ if [ "$MODE" = rootless ]; then
         "^cage: warning: running the agent without a network: /dev/net/tun is not readable and writable by you \(Permission denied\)" \
         "the profile's default warns instead"
     umount /dev/net/tun
+    for i in $(seq 100); do  # (those of the runs above end on their own, in a moment)
+        [ "$(pgrep -u "$CAGE_UID" -x slirp4netns | wc -l)" -eq 0 ] && break
+        sleep 0.05
+    done
     is "$(pgrep -u "$CAGE_UID" -x slirp4netns | wc -l)" 0 "no slirp4netns is left of the failed starts"
 else
     for i in 1 2 3 4; do skip "root opens any /dev/net/tun"; done
