@@ -471,6 +471,17 @@ Expected<void> enter_late_cgroup(const sync::Channel& channel)
     return enter_cgroup(received->fd.release());
 }
 
+// The user-mode network: the command starts once slirp4netns has configured tap0.
+Expected<void> wait_for_network(const sync::Channel& channel)
+{
+    auto received = CAGE_TRY(channel.receive());
+    if (!received)  // cage is gone, or slirp4netns failed (cage says why)
+        ::_exit(exit_cage_error);
+    if (received->message.type != sync::MsgType::network)
+        return std::unexpected(plain_error("unexpected message from cage while waiting for the network"));
+    return {};
+}
+
 // Zero or more "layer" messages (the idmapped layers), then "go"; nullopt when cage is gone.
 std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
 {
@@ -518,6 +529,9 @@ std::optional<std::vector<UniqueFd>> wait_for_go(const sync::Channel& channel)
     if (late_cgroup)
         if (auto entered = enter_late_cgroup(channel); !entered)
             fail(channel, entered.error());
+    if (spec.network == Network::slirp4netns)
+        if (auto up = wait_for_network(channel); !up)
+            fail(channel, up.error());
     auto command = start_command(spec, prepared, channel);
     if (!command)
         fail(channel, command.error());
@@ -683,7 +697,8 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
     if (!(args.flags & CLONE_INTO_CGROUP) && cgroup.self_enter_fd() < 0 && !cgroup.made_late())
         CAGE_TRY(cgroup.enter(pid));
     CAGE_TRY(idmap::apply(prepared.maps, pid));
-    // Ready before the command starts: pid 1 waits for "go".
+    // Started now, ready before the command starts: pid 1 waits for "network" (it builds the
+    // root meanwhile).
     std::optional<usernet::UserNetwork> user_network;
     if (spec.network == Network::slirp4netns)
         user_network = CAGE_TRY(usernet::UserNetwork::start(pid, prepared.maps.method != idmap::Method::single));
@@ -700,6 +715,12 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
     if (cgroup.made_late()) {
         CAGE_TRY(cgroup.make_late());
         auto sent = parent_end.send(sync::Message{sync::MsgType::cgroup}, cgroup.self_enter_fd());
+        if (!sent && !pid1_is_gone(sent.error()))
+            return std::unexpected(sent.error());
+    }
+    if (user_network) {
+        CAGE_TRY(user_network->wait_until_ready());
+        auto sent = parent_end.send(sync::Message{sync::MsgType::network});
         if (!sent && !pid1_is_gone(sent.error()))
             return std::unexpected(sent.error());
     }

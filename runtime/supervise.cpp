@@ -181,6 +181,7 @@ private:
         case sync::MsgType::cgroup:
         case sync::MsgType::layer:
         case sync::MsgType::bind:
+        case sync::MsgType::network:  // (parent to child only)
             break;
         }
     }

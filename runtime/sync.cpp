@@ -52,7 +52,7 @@ bool get_string(std::span<const std::byte> bytes, std::size_t& offset, std::stri
 bool known_type(std::uint8_t type)
 {
     return type >= static_cast<std::uint8_t>(MsgType::go) &&
-           type <= static_cast<std::uint8_t>(MsgType::bind);
+           type <= static_cast<std::uint8_t>(MsgType::network);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 //   parent -> child   go            uid/gid maps are written; start building the container
 //   parent -> child   bind          one bind source, idmapped (root, shifted maps; after "go")
 //   parent -> child   cgroup        the cgroup made after clone3 (its "tasks" file: pid 1 enters it)
+//   parent -> child   network       the user-mode network is up (slirp4netns): start the command
 //   child  -> parent  pty_master    the master side of the pty opened in the container's devpts
 //   child  -> parent  error         a failure inside the container, as a structured cage::Error
 //   child  -> parent  exited        pid 1 saw the command end (exit code or signal)
@@ -33,6 +34,7 @@ enum class MsgType : std::uint8_t {
     cgroup = 6,
     layer = 7,
     bind = 8,
+    network = 9,
 };
 
 struct Message {

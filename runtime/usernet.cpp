@@ -140,7 +140,7 @@ enum class Readiness { ready, failed, timed_out };
 
 // Whether slirp4netns wrote "1" to its ready descriptor, or closed it without (it failed), or
 // neither within the timeout.
-Readiness wait_until_ready(int ready)
+Readiness readiness_of(int ready)
 {
     pollfd watched{ready, POLLIN, 0};
     int polled;
@@ -231,12 +231,18 @@ Expected<UserNetwork> UserNetwork::start(pid_t container_pid, bool sandbox)
     UniqueFd pidfd = receive_fd(pidfd_in.get());
     if (!pidfd)
         return std::unexpected(plain_error("start slirp4netns: it could not be spawned", {}, "or run with --network none"));
-    UserNetwork network(std::move(pidfd), std::move(exit_pipe.write_end));
     ready.write_end.reset();  // so that its exit reads as end of file
     exit_pipe.read_end.reset();
-    if (auto readiness = wait_until_ready(ready.read_end.get()); readiness != Readiness::ready)
-        return std::unexpected(start_error(readiness, output_of(output.get())));
-    return network;
+    return UserNetwork(std::move(pidfd), std::move(exit_pipe.write_end), std::move(ready.read_end), std::move(output));
+}
+
+Expected<void> UserNetwork::wait_until_ready()
+{
+    if (auto readiness = readiness_of(ready_fd_.get()); readiness != Readiness::ready)
+        return std::unexpected(start_error(readiness, output_of(output_.get())));
+    ready_fd_.reset();
+    output_.reset();
+    return {};
 }
 
 UserNetwork::~UserNetwork()

@@ -29,15 +29,23 @@ public:
     ~UserNetwork();
 
     // Starts slirp4netns on the network namespace of CONTAINER_PID (its user namespace
-    // already mapped) and returns once tap0 there is configured (10.0.2.100/24, default route
-    // via 10.0.2.2). SANDBOX: slirp4netns also confines itself to an empty mount namespace,
+    // already mapped). SANDBOX: slirp4netns also confines itself to an empty mount namespace,
     // which an unprivileged caller can only where the container's root is mapped.
     static Expected<UserNetwork> start(pid_t container_pid, bool sandbox);
+    // Returns once tap0 is configured (10.0.2.100/24, default route via 10.0.2.2), or with
+    // the line of slirp4netns's that says why it is not.
+    Expected<void> wait_until_ready();
 
 private:
-    UserNetwork(UniqueFd pidfd, UniqueFd exit_fd) : pidfd_(std::move(pidfd)), exit_fd_(std::move(exit_fd)) {}
+    UserNetwork(UniqueFd pidfd, UniqueFd exit_fd, UniqueFd ready_fd, UniqueFd output)
+        : pidfd_(std::move(pidfd)), exit_fd_(std::move(exit_fd)), ready_fd_(std::move(ready_fd)),
+          output_(std::move(output))
+    {
+    }
     UniqueFd pidfd_;    // of slirp4netns, which is not cage's child
     UniqueFd exit_fd_;  // slirp4netns exits when this closes: also when cage is killed
+    UniqueFd ready_fd_;
+    UniqueFd output_;   // a memfd with what slirp4netns printed
 };
 
 // The line of slirp4netns's output that says why it failed (its own warnings skipped).

@@ -24,7 +24,7 @@ namespace {
 constexpr std::size_t header_size = 16;  // u8 type, u8[3] zero, i32 errnum, i32 code, i32 signal
 
 const MsgType all_types[] = {MsgType::go, MsgType::pty_master, MsgType::error, MsgType::exited, MsgType::seccomp_listener,
-                            MsgType::cgroup, MsgType::layer, MsgType::bind};
+                            MsgType::cgroup, MsgType::layer, MsgType::bind, MsgType::network};
 
 std::string with_nuls()
 {
@@ -129,7 +129,7 @@ TEST_CASE("sync: decode refuses malformed input")
     }
     SUBCASE("unknown types")
     {
-        for (int type : {0, 9, 99, 255}) {
+        for (int type : {0, 10, 99, 255}) {
             CAPTURE(type);
             auto bad = good;
             bad[0] = static_cast<std::byte>(type);
