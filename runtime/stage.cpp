@@ -630,6 +630,19 @@ Expected<bool> send_idmapped_binds(const Spec& spec, const Prepared& prepared, c
     return send_idmapped(sources, prepared.binds, userns.get(), true, 0, sync::MsgType::bind, channel);
 }
 
+// The error pid 1 sent, if it has sent one: when slirp4netns fails because pid 1 (and with
+// it the network namespace) is gone, pid 1's error is the one that says why.
+std::optional<Error> reported_by_pid1(const sync::Channel& channel)
+{
+    pollfd waiting{channel.fd(), POLLIN, 0};
+    if (::poll(&waiting, 1, 0) <= 0)
+        return std::nullopt;
+    auto received = channel.receive();
+    if (!received || !*received || (*received)->message.type != sync::MsgType::error)
+        return std::nullopt;
+    return sync::to_error((*received)->message);
+}
+
 // A message to pid 1 that failed because it has exited (with an error of its own to report).
 bool pid1_is_gone(const Error& error)
 {
@@ -719,7 +732,8 @@ Expected<std::optional<Result>> start(const Spec& spec, std::chrono::steady_cloc
             return std::unexpected(sent.error());
     }
     if (user_network) {
-        CAGE_TRY(user_network->wait_until_ready());
+        if (auto up = user_network->wait_until_ready(); !up)
+            return std::unexpected(reported_by_pid1(parent_end).value_or(up.error()));
         auto sent = parent_end.send(sync::Message{sync::MsgType::network});
         if (!sent && !pid1_is_gone(sent.error()))
             return std::unexpected(sent.error());

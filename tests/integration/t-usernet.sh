@@ -139,8 +139,7 @@ slirp=$(slirp_of "$CAGE_BG")
 ok $? "(again, for a kill)"
 like "$(cat "/proc/$slirp/status" 2>/dev/null | awk '$1 == "Uid:" {print $2}')" "^$CAGE_UID\$" \
     "slirp4netns runs with the ids of the user who runs cage"
-kill -KILL "$CAGE_BG"
-wait "$CAGE_BG" 2>/dev/null
+{ kill -KILL "$CAGE_BG"; wait "$CAGE_BG"; } 2>/dev/null
 gone_within_5s "$slirp"
 ok $? "slirp4netns is gone after SIGKILL of cage"
 
@@ -181,6 +180,13 @@ is "$?" 0 "without slirp4netns the profile's agent still runs"
 like "$out" "^cage: warning: running the agent without a network: slirp4netns is not installed" \
     "with a warning that says why"
 like "$out" "lo \$" "and no network"
+
+# A failure inside while slirp4netns starts is reported as what it is.
+mkdir -p "$WORKSPACE/a-directory"
+out=$(cage_run --network slirp4netns -v "$WORKSPACE/a-directory:/etc/passwd" -- true 2>&1)
+is "$?" 125 "a mount that fails in pid 1 while slirp4netns starts: exit 125"
+like "$(printf '%s' "$out" | without_limits_warning)" '^cage: open inside the container root: Not a directory \[/etc/passwd\]$' \
+    "with pid 1's error, not slirp4netns's"
 
 # Errors: --network slirp4netns where it cannot run is refused with one line and 125.
 out=$(as_user env PATH=/nonexistent "$CAGE" run --rootfs "$ROOTFS" --network slirp4netns -- true 2>&1)
